@@ -1,0 +1,39 @@
+//! The madplan engine: resources with typed specs and outputs, typed
+//! references between them, validation, plans, a concurrent apply, and state
+//! with locking.
+//!
+//! Provider crates implement [`Provider`] once and [`Resource`] once per kind.
+//! Ops code builds an [`Environment`], and hands it to an [`Engine`] (or to
+//! `madplan::cli::run`).
+
+pub mod address;
+pub mod apply;
+pub mod engine;
+pub mod env;
+pub mod error;
+pub mod events;
+pub mod graph;
+pub mod input;
+pub mod net;
+pub mod plan;
+pub mod registry;
+pub mod resource;
+pub mod state;
+pub mod validate;
+
+pub use address::Address;
+pub use apply::{ApplyOptions, ApplyReport, RetryPolicy};
+pub use engine::{Engine, LockGuard, RefreshReport};
+pub use env::Environment;
+pub use error::{Error, ErrorClass, Problem, Problems, ProviderError, Result};
+pub use events::{Event, EventSink, TracingEvents};
+pub use input::{Input, OutputRef, Ref};
+pub use net::Cidr;
+pub use plan::{Action, FieldChange, Plan, ResourceChange, Summary};
+pub use registry::{Kinds, Providers};
+pub use resource::{
+    Found, Observed, OpCx, Provider, RefreshCx, Replacement, Resource, TAG_ADDRESS,
+    TAG_ENVIRONMENT, Tracked,
+};
+pub use state::{LocalStateStore, LockInfo, State, StateEntry, StateStore};
+pub use validate::{ValidateCx, problem};

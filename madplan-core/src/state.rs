@@ -1,0 +1,329 @@
+//! Persistent state: what madplan created, per environment, behind a
+//! [`StateStore`] with locking.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::address::Address;
+use crate::error::{Error, Result};
+
+/// The version of the state document format this build writes.
+pub const STATE_FORMAT_VERSION: u32 = 1;
+
+/// The state of one environment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// Format version of this document.
+    pub format_version: u32,
+    /// The environment's name.
+    pub environment: String,
+    /// Identity of this state's history; a state with another lineage is a
+    /// different history, even for the same environment.
+    pub lineage: Uuid,
+    /// Incremented on every write.
+    pub serial: u64,
+    /// What exists, by address.
+    pub resources: BTreeMap<Address, StateEntry>,
+}
+
+/// One resource in state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StateEntry {
+    /// The kind, e.g. `aws.vpc`.
+    pub kind: String,
+    /// The spec last applied, with every input resolved; absent when a
+    /// create failed part-way and only its outputs are known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<Value>,
+    /// The outputs (ids, ARNs).
+    pub outputs: Value,
+    /// What it depended on when it was last applied (for delete order).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<Address>,
+    /// Refuse to delete it unless the operator says so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub protected: bool,
+}
+
+impl State {
+    /// An empty state for `environment`, with a new lineage.
+    pub fn new(environment: &str) -> Self {
+        Self {
+            format_version: STATE_FORMAT_VERSION,
+            environment: environment.to_string(),
+            lineage: Uuid::new_v4(),
+            serial: 0,
+            resources: BTreeMap::new(),
+        }
+    }
+}
+
+/// Who holds a state lock, and since when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    /// Identifies this lock, so that only its holder releases it.
+    pub id: Uuid,
+    /// The command that took it (`apply`, `destroy`...).
+    pub operation: String,
+    /// The user that ran it.
+    pub who: String,
+    /// The host it ran on.
+    pub host: String,
+    /// The process id.
+    pub pid: u32,
+    /// When it was taken (RFC 3339).
+    pub since: String,
+}
+
+impl LockInfo {
+    /// A lock for `operation` by this process.
+    pub fn for_this_process(operation: &str) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            operation: operation.to_string(),
+            who: std::env::var("USER")
+                .or_else(|_| std::env::var("USERNAME"))
+                .unwrap_or_else(|_| "unknown".into()),
+            host: gethostname::gethostname().to_string_lossy().into_owned(),
+            pid: std::process::id(),
+            since: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        }
+    }
+}
+
+impl fmt::Display for LockInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}@{} (pid {}) running `{}` since {} [lock id {}]",
+            self.who, self.host, self.pid, self.operation, self.since, self.id
+        )
+    }
+}
+
+/// Where an environment's state lives. Every store locks: a second writer
+/// fails at once and is told who holds the lock.
+pub trait StateStore: Send + Sync {
+    /// A human description of where the state lives.
+    fn location(&self) -> String;
+
+    /// Reads the state; `None` when there is none yet.
+    fn load(&self) -> impl std::future::Future<Output = Result<Option<State>>> + Send;
+
+    /// Writes the state atomically: a reader sees the old or the new document,
+    /// never a mix.
+    fn save(&self, state: &State) -> impl std::future::Future<Output = Result<()>> + Send;
+
+    /// Takes the lock, or fails with [`Error::Locked`] naming the holder.
+    fn lock(&self, info: &LockInfo) -> impl std::future::Future<Output = Result<()>> + Send;
+
+    /// Releases the lock `id` if it is still the one held.
+    fn unlock(&self, id: Uuid) -> impl std::future::Future<Output = Result<()>> + Send;
+
+    /// Removes whatever lock is held (for a run that died), returning it.
+    fn force_unlock(&self) -> impl std::future::Future<Output = Result<Option<LockInfo>>> + Send;
+}
+
+/// State in a JSON file on the local disk, locked by a `.lock` file beside it.
+#[derive(Clone, Debug)]
+pub struct LocalStateStore {
+    path: PathBuf,
+}
+
+impl LocalStateStore {
+    /// A store at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// The state file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        let mut p = self.path.clone().into_os_string();
+        p.push(".lock");
+        PathBuf::from(p)
+    }
+
+    fn read_lock(&self) -> Result<Option<LockInfo>> {
+        match std::fs::read(self.lock_path()) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                Error::state(
+                    &self.location(),
+                    format!("lock file {} is unreadable: {e}", self.lock_path().display()),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::state_io(&self.location(), "reading the lock", e)),
+        }
+    }
+
+    fn parent(&self) -> PathBuf {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+}
+
+impl StateStore for LocalStateStore {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    async fn load(&self) -> Result<Option<State>> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::state_io(&self.location(), "reading", e)),
+        };
+        let state: State = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::state(&self.location(), format!("not a madplan state document: {e}"))
+        })?;
+        if state.format_version > STATE_FORMAT_VERSION {
+            return Err(Error::state(
+                &self.location(),
+                format!(
+                    "written by a newer madplan (format {}, this build reads up to {}); upgrade madplan",
+                    state.format_version, STATE_FORMAT_VERSION
+                ),
+            ));
+        }
+        Ok(Some(state))
+    }
+
+    async fn save(&self, state: &State) -> Result<()> {
+        let loc = self.location();
+        let dir = self.parent();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::state_io(&loc, "creating its directory", e))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+            .map_err(|e| Error::state_io(&loc, "creating a temporary file", e))?;
+        let bytes = serde_json::to_vec_pretty(state)
+            .map_err(|e| Error::state(&loc, format!("cannot serialize: {e}")))?;
+        tmp.write_all(&bytes)
+            .and_then(|()| tmp.write_all(b"\n"))
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| Error::state_io(&loc, "writing", e))?;
+        tmp.persist(&self.path)
+            .map_err(|e| Error::state_io(&loc, "replacing the state file", e.error))?;
+        // Make the rename itself durable.
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    async fn lock(&self, info: &LockInfo) -> Result<()> {
+        let loc = self.location();
+        std::fs::create_dir_all(self.parent())
+            .map_err(|e| Error::state_io(&loc, "creating its directory", e))?;
+        let mut file = match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(self.lock_path())
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let holder = self.read_lock()?.ok_or_else(|| {
+                    Error::state(&loc, "the lock was released while being read; try again")
+                })?;
+                return Err(Error::Locked {
+                    store: loc,
+                    holder,
+                });
+            }
+            Err(e) => return Err(Error::state_io(&loc, "taking the lock", e)),
+        };
+        let bytes = serde_json::to_vec(info)
+            .map_err(|e| Error::state(&loc, format!("cannot serialize the lock: {e}")))?;
+        file.write_all(&bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| Error::state_io(&loc, "writing the lock", e))
+    }
+
+    async fn unlock(&self, id: Uuid) -> Result<()> {
+        match self.read_lock()? {
+            Some(held) if held.id == id => std::fs::remove_file(self.lock_path())
+                .map_err(|e| Error::state_io(&self.location(), "releasing the lock", e)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn force_unlock(&self) -> Result<Option<LockInfo>> {
+        let held = self.read_lock()?;
+        if held.is_some() {
+            std::fs::remove_file(self.lock_path())
+                .map_err(|e| Error::state_io(&self.location(), "removing the lock", e))?;
+        }
+        Ok(held)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn save_and_load_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStateStore::new(dir.path().join("sub/prod.json"));
+        assert!(store.load().await.unwrap().is_none());
+        let mut s = State::new("prod");
+        s.resources.insert(
+            "aws.vpc.main".parse().unwrap(),
+            StateEntry {
+                kind: "aws.vpc".into(),
+                spec: Some(serde_json::json!({"cidr": "10.0.0.0/16"})),
+                outputs: serde_json::json!({"vpc_id": "vpc-1"}),
+                depends_on: vec![],
+                protected: false,
+            },
+        );
+        store.save(&s).await.unwrap();
+        assert_eq!(store.load().await.unwrap().unwrap(), s);
+        // no temporary files are left beside it
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("sub")).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn refuses_newer_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStateStore::new(dir.path().join("s.json"));
+        let mut s = State::new("prod");
+        s.format_version = STATE_FORMAT_VERSION + 1;
+        store.save(&s).await.unwrap();
+        let e = store.load().await.unwrap_err().to_string();
+        assert!(e.contains("newer madplan"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn second_lock_names_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStateStore::new(dir.path().join("s.json"));
+        let first = LockInfo::for_this_process("apply");
+        store.lock(&first).await.unwrap();
+        let second = LockInfo::for_this_process("destroy");
+        match store.lock(&second).await {
+            Err(Error::Locked { holder, .. }) => assert_eq!(holder, first),
+            other => panic!("expected Locked, got {other:?}"),
+        }
+        // someone else's unlock does nothing
+        store.unlock(second.id).await.unwrap();
+        assert!(store.lock(&second).await.is_err());
+        store.unlock(first.id).await.unwrap();
+        store.lock(&second).await.unwrap();
+        assert_eq!(store.force_unlock().await.unwrap(), Some(second));
+        assert_eq!(store.force_unlock().await.unwrap(), None);
+    }
+}
