@@ -126,6 +126,32 @@ impl<T> Input<T> {
     }
 }
 
+/// Conversion into an [`Input`]: a plain value, an `Input`, or (implemented
+/// by provider crates) a typed handle whose output has the right type, such
+/// as `&Ref<Vpc>` for `Input<VpcId>`. Builders take `impl IntoInput<T>`.
+pub trait IntoInput<T> {
+    /// The input.
+    fn into_input(self) -> Input<T>;
+}
+
+impl<T> IntoInput<T> for T {
+    fn into_input(self) -> Input<T> {
+        Input::Value(self)
+    }
+}
+
+impl<T> IntoInput<T> for Input<T> {
+    fn into_input(self) -> Input<T> {
+        self
+    }
+}
+
+impl<T: Clone> IntoInput<T> for &Input<T> {
+    fn into_input(self) -> Input<T> {
+        self.clone()
+    }
+}
+
 impl<T> From<T> for Input<T> {
     fn from(v: T) -> Self {
         Input::Value(v)

@@ -27,7 +27,7 @@ pub use engine::{Engine, LockGuard, RefreshReport};
 pub use env::Environment;
 pub use error::{Error, ErrorClass, Problem, Problems, ProviderError, Result};
 pub use events::{Event, EventSink, TracingEvents};
-pub use input::{Input, OutputRef, Ref};
+pub use input::{Input, IntoInput, OutputRef, Ref};
 pub use net::Cidr;
 pub use plan::{Action, FieldChange, Plan, ResourceChange, Summary};
 pub use registry::{Kinds, Providers};

@@ -1,0 +1,394 @@
+//! Network ACLs, their entries and their subnet associations.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ec2::types::{IcmpTypeCode, ResourceType, RuleAction};
+use madplan_core::{IntoInput, 
+    Cidr, Found, Input, Observed, OpCx, Problem, ProviderError, RefreshCx, Resource, ValidateCx,
+    problem,
+};
+use serde::{Deserialize, Serialize};
+use typed_builder::TypedBuilder;
+
+use super::security_group::Protocol;
+use super::{NetworkAclId, PortRange, SubnetId, VpcId, find_all, missing, unresolved};
+use crate::error::sdk_error;
+use crate::{Aws, tags};
+
+/// Allow or deny.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AclAction {
+    /// Let it through.
+    Allow,
+    /// Drop it.
+    Deny,
+}
+
+/// One numbered network ACL entry.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AclEntry {
+    /// Whether it applies to outbound traffic.
+    pub egress: bool,
+    /// Its number, 1 to 32766; lower numbers are evaluated first.
+    pub rule_number: i32,
+    /// Allow or deny.
+    pub action: AclAction,
+    /// The protocol.
+    pub protocol: Protocol,
+    /// The ports, for TCP and UDP.
+    pub ports: Option<PortRange>,
+    /// The block it matches.
+    pub cidr: Cidr,
+}
+
+impl AclEntry {
+    /// An inbound entry.
+    pub fn ingress(rule_number: i32, action: AclAction, protocol: Protocol, ports: Option<PortRange>, cidr: impl Into<Cidr>) -> Self {
+        Self { egress: false, rule_number, action, protocol, ports, cidr: cidr.into() }
+    }
+
+    /// An outbound entry.
+    pub fn egress(rule_number: i32, action: AclAction, protocol: Protocol, ports: Option<PortRange>, cidr: impl Into<Cidr>) -> Self {
+        Self { egress: true, rule_number, action, protocol, ports, cidr: cidr.into() }
+    }
+}
+
+/// A network ACL, with its entries and the subnets it guards.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TypedBuilder)]
+pub struct NetworkAcl {
+    /// The VPC it belongs to.
+    #[builder(setter(transform = |v: impl IntoInput<VpcId>| v.into_input()))]
+    pub vpc: Input<VpcId>,
+    /// Its entries (the final deny-all entries AWS adds are implicit).
+    #[builder(default, setter(transform = |entries: impl IntoIterator<Item = AclEntry>| entries.into_iter().collect()))]
+    pub entries: BTreeSet<AclEntry>,
+    /// The subnets it is associated with.
+    #[builder(default, setter(transform = |subnets: impl IntoIterator<Item = impl IntoInput<SubnetId>>| subnets.into_iter().map(IntoInput::into_input).collect()))]
+    pub subnets: BTreeSet<Input<SubnetId>>,
+    /// Tags besides madplan's own.
+    #[builder(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What a network ACL yields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NetworkAclOutputs {
+    /// Its id.
+    pub network_acl_id: NetworkAclId,
+    /// Its VPC, whose default ACL takes its subnets back when it is deleted.
+    pub vpc_id: VpcId,
+}
+
+const DEFAULT_RULE: i32 = 32767;
+
+async fn add_entry(aws: &Aws, acl: &str, e: &AclEntry) -> Result<(), ProviderError> {
+    let mut call = aws
+        .ec2()
+        .create_network_acl_entry()
+        .network_acl_id(acl)
+        .rule_number(e.rule_number)
+        .egress(e.egress)
+        .protocol(e.protocol.number())
+        .rule_action(match e.action {
+            AclAction::Allow => RuleAction::Allow,
+            AclAction::Deny => RuleAction::Deny,
+        })
+        .cidr_block(e.cidr.as_str());
+    if let Some(p) = e.ports {
+        call = call.port_range(aws_sdk_ec2::types::PortRange::builder().from(p.from).to(p.to).build());
+    }
+    if e.protocol == Protocol::Icmp {
+        call = call.icmp_type_code(IcmpTypeCode::builder().code(-1).r#type(-1).build());
+    }
+    call.send().await.map_err(sdk_error)?;
+    Ok(())
+}
+
+async fn remove_entry(aws: &Aws, acl: &str, e: &AclEntry) -> Result<(), ProviderError> {
+    match aws
+        .ec2()
+        .delete_network_acl_entry()
+        .network_acl_id(acl)
+        .rule_number(e.rule_number)
+        .egress(e.egress)
+        .send()
+        .await
+        .map_err(sdk_error)
+    {
+        Err(e) if !e.is_not_found() => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Moves each subnet's ACL association to `acl`.
+async fn move_subnets(aws: &Aws, subnets: &BTreeSet<SubnetId>, acl: &str) -> Result<(), ProviderError> {
+    if subnets.is_empty() {
+        return Ok(());
+    }
+    let current = aws
+        .ec2()
+        .describe_network_acls()
+        .filters(crate::tags::filter(
+            "association.subnet-id",
+            subnets.iter().map(|s| s.0.clone()),
+        ))
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    for a in current.network_acls().iter().flat_map(|n| n.associations()) {
+        let Some(subnet) = a.subnet_id() else { continue };
+        if !subnets.contains(&SubnetId(subnet.to_string())) || a.network_acl_id() == Some(acl) {
+            continue;
+        }
+        let association = a
+            .network_acl_association_id()
+            .ok_or_else(|| missing("network ACL association id"))?;
+        aws.ec2()
+            .replace_network_acl_association()
+            .association_id(association)
+            .network_acl_id(acl)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+    }
+    Ok(())
+}
+
+async fn default_acl(aws: &Aws, vpc: &str) -> Result<String, ProviderError> {
+    let out = aws
+        .ec2()
+        .describe_network_acls()
+        .filters(crate::tags::filter("vpc-id", [vpc.to_string()]))
+        .filters(crate::tags::filter("default", ["true".to_string()]))
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    out.network_acls()
+        .iter()
+        .find_map(|n| n.network_acl_id())
+        .map(str::to_string)
+        .ok_or_else(|| missing("default network ACL of the VPC"))
+}
+
+fn subnet_ids(set: &BTreeSet<Input<SubnetId>>) -> Result<BTreeSet<SubnetId>, ProviderError> {
+    set.iter().map(|s| s.get().cloned().map_err(unresolved)).collect()
+}
+
+impl Resource for NetworkAcl {
+    const KIND: &'static str = "aws.network_acl";
+    const FORCES_REPLACEMENT: &'static [&'static str] = &["vpc"];
+    type Provider = Aws;
+    type Outputs = NetworkAclOutputs;
+
+    fn validate(&self, _cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
+        let mut seen = BTreeSet::new();
+        for e in &self.entries {
+            if !(1..=32766).contains(&e.rule_number) {
+                problems.push(problem(
+                    "entries",
+                    format!("rule number {} is outside 1-32766", e.rule_number),
+                    None,
+                ));
+            }
+            if !seen.insert((e.egress, e.rule_number)) {
+                problems.push(problem(
+                    "entries",
+                    format!(
+                        "rule number {} is used twice for {} traffic",
+                        e.rule_number,
+                        if e.egress { "outbound" } else { "inbound" }
+                    ),
+                    Some("each direction numbers its entries uniquely"),
+                ));
+            }
+            if let Err(m) = e.cidr.parse() {
+                problems.push(problem("entries", m, None));
+            }
+            match (e.protocol.has_ports(), e.ports) {
+                (true, None) => problems.push(problem(
+                    "entries",
+                    format!("entry {} needs a port range for {:?}", e.rule_number, e.protocol),
+                    None,
+                )),
+                (true, Some(p)) => {
+                    if let Some(m) = p.problem() {
+                        problems.push(problem("entries", format!("entry {}: {m}", e.rule_number), None));
+                    }
+                }
+                (false, Some(_)) => problems.push(problem(
+                    "entries",
+                    format!("entry {} takes no port range for {:?}", e.rule_number, e.protocol),
+                    None,
+                )),
+                (false, None) => {}
+            }
+        }
+    }
+
+    async fn refresh(aws: &Aws, cx: &RefreshCx<Self>) -> Result<Vec<Found<Self>>, ProviderError> {
+        let tracked = cx.tracked.iter().map(|t| t.outputs.network_acl_id.0.clone()).collect();
+        let items = find_all(
+            &cx.environment,
+            tracked,
+            "network-acl-id",
+            |n: &aws_sdk_ec2::types::NetworkAcl| n.network_acl_id(),
+            |filters| async move {
+                aws.ec2()
+                    .describe_network_acls()
+                    .set_filters(Some(filters))
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .try_collect()
+                    .await
+                    .map_err(sdk_error)
+            },
+        )
+        .await?;
+        let mut found = Vec::new();
+        for n in items {
+            let id = n.network_acl_id().ok_or_else(|| missing("network ACL id"))?.to_string();
+            let Some(address) = tags::owner(cx, n.tags(), |o| o.network_acl_id.0 == id) else {
+                continue;
+            };
+            let entries = n
+                .entries()
+                .iter()
+                .filter(|e| e.rule_number() != Some(DEFAULT_RULE))
+                .filter_map(|e| {
+                    let protocol = Protocol::parse(e.protocol()?)?;
+                    Some(AclEntry {
+                        egress: e.egress()?,
+                        rule_number: e.rule_number()?,
+                        action: if e.rule_action() == Some(&RuleAction::Deny) {
+                            AclAction::Deny
+                        } else {
+                            AclAction::Allow
+                        },
+                        protocol,
+                        ports: if protocol.has_ports() {
+                            e.port_range().and_then(|p| {
+                                Some(PortRange { from: p.from()?, to: p.to()? })
+                            })
+                        } else {
+                            None
+                        },
+                        cidr: Cidr::from(e.cidr_block()?),
+                    })
+                })
+                .collect();
+            let vpc = n.vpc_id().unwrap_or_default().to_string();
+            found.push(Found {
+                address,
+                observed: Observed {
+                    spec: NetworkAcl {
+                        vpc: Input::Value(VpcId(vpc.clone())),
+                        entries,
+                        subnets: n
+                            .associations()
+                            .iter()
+                            .filter_map(|a| a.subnet_id())
+                            .map(|s| Input::Value(SubnetId(s.to_string())))
+                            .collect(),
+                        tags: tags::user(n.tags()),
+                    },
+                    outputs: NetworkAclOutputs {
+                        network_acl_id: NetworkAclId(id),
+                        vpc_id: VpcId(vpc),
+                    },
+                },
+            });
+        }
+        Ok(found)
+    }
+
+    async fn create(&self, aws: &Aws, cx: &OpCx) -> Result<NetworkAclOutputs, ProviderError> {
+        let vpc = self.vpc.get().map_err(unresolved)?;
+        let out = aws
+            .ec2()
+            .create_network_acl()
+            .vpc_id(vpc.as_str())
+            .tag_specifications(tags::spec(ResourceType::NetworkAcl, cx, &self.tags))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let id = out
+            .network_acl()
+            .and_then(|n| n.network_acl_id())
+            .ok_or_else(|| missing("network ACL id"))?
+            .to_string();
+        let outputs = NetworkAclOutputs {
+            network_acl_id: NetworkAclId(id.clone()),
+            vpc_id: vpc.clone(),
+        };
+        cx.created(&outputs);
+        for e in &self.entries {
+            add_entry(aws, &id, e).await?;
+        }
+        move_subnets(aws, &subnet_ids(&self.subnets)?, &id).await?;
+        Ok(outputs)
+    }
+
+    async fn update(
+        &self,
+        prior: &Observed<Self>,
+        changed: &[String],
+        aws: &Aws,
+        _cx: &OpCx,
+    ) -> Result<NetworkAclOutputs, ProviderError> {
+        let id = prior.outputs.network_acl_id.as_str();
+        if changed.iter().any(|c| c == "entries") {
+            for e in prior.spec.entries.difference(&self.entries) {
+                remove_entry(aws, id, e).await?;
+            }
+            for e in self.entries.difference(&prior.spec.entries) {
+                add_entry(aws, id, e).await?;
+            }
+        }
+        if changed.iter().any(|c| c == "subnets") {
+            let want = subnet_ids(&self.subnets)?;
+            let have = subnet_ids(&prior.spec.subnets)?;
+            let released: BTreeSet<SubnetId> = have.difference(&want).cloned().collect();
+            if !released.is_empty() {
+                let default = default_acl(aws, prior.outputs.vpc_id.as_str()).await?;
+                move_subnets(aws, &released, &default).await?;
+            }
+            let added: BTreeSet<SubnetId> = want.difference(&have).cloned().collect();
+            move_subnets(aws, &added, id).await?;
+        }
+        if changed.iter().any(|c| c == "tags") {
+            tags::sync(aws.ec2(), id, &prior.spec.tags, &self.tags).await?;
+        }
+        Ok(prior.outputs.clone())
+    }
+
+    async fn delete(outputs: &NetworkAclOutputs, aws: &Aws, _cx: &OpCx) -> Result<(), ProviderError> {
+        let id = outputs.network_acl_id.as_str();
+        let described = aws
+            .ec2()
+            .describe_network_acls()
+            .filters(crate::tags::filter("network-acl-id", [id.to_string()]))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let subnets: BTreeSet<SubnetId> = described
+            .network_acls()
+            .iter()
+            .flat_map(|n| n.associations())
+            .filter_map(|a| a.subnet_id())
+            .map(|s| SubnetId(s.to_string()))
+            .collect();
+        if !subnets.is_empty() {
+            let default = default_acl(aws, outputs.vpc_id.as_str()).await?;
+            move_subnets(aws, &subnets, &default).await?;
+        }
+        aws.ec2()
+            .delete_network_acl()
+            .network_acl_id(id)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+}

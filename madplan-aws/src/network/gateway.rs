@@ -1,0 +1,185 @@
+//! Internet gateways.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::ResourceType;
+use madplan_core::{IntoInput, Found, Input, Observed, OpCx, ProviderError, RefreshCx, Resource};
+use serde::{Deserialize, Serialize};
+use typed_builder::TypedBuilder;
+
+use super::{InternetGatewayId, VpcId, find_all, missing, unresolved};
+use crate::error::sdk_error;
+use crate::{Aws, tags};
+
+/// An internet gateway attached to a VPC.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TypedBuilder)]
+pub struct InternetGateway {
+    /// The VPC it is attached to.
+    #[builder(setter(transform = |v: impl IntoInput<VpcId>| v.into_input()))]
+    pub vpc: Input<VpcId>,
+    /// Tags besides madplan's own.
+    #[builder(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What an internet gateway yields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InternetGatewayOutputs {
+    /// Its id.
+    pub internet_gateway_id: InternetGatewayId,
+}
+
+async fn attach(aws: &Aws, igw: &str, vpc: &str) -> Result<(), ProviderError> {
+    aws.ec2()
+        .attach_internet_gateway()
+        .internet_gateway_id(igw)
+        .vpc_id(vpc)
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    Ok(())
+}
+
+async fn detach(aws: &Aws, igw: &str, vpc: &str) -> Result<(), ProviderError> {
+    match aws
+        .ec2()
+        .detach_internet_gateway()
+        .internet_gateway_id(igw)
+        .vpc_id(vpc)
+        .send()
+        .await
+        .map_err(sdk_error)
+    {
+        Err(e) if !e.is_not_found() && e.code.as_deref() != Some("Gateway.NotAttached") => Err(e),
+        _ => Ok(()),
+    }
+}
+
+impl Resource for InternetGateway {
+    const KIND: &'static str = "aws.internet_gateway";
+    type Provider = Aws;
+    type Outputs = InternetGatewayOutputs;
+
+    async fn refresh(aws: &Aws, cx: &RefreshCx<Self>) -> Result<Vec<Found<Self>>, ProviderError> {
+        let tracked = cx
+            .tracked
+            .iter()
+            .map(|t| t.outputs.internet_gateway_id.0.clone())
+            .collect();
+        let items = find_all(
+            &cx.environment,
+            tracked,
+            "internet-gateway-id",
+            |g: &aws_sdk_ec2::types::InternetGateway| g.internet_gateway_id(),
+            |filters| async move {
+                aws.ec2()
+                    .describe_internet_gateways()
+                    .set_filters(Some(filters))
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .try_collect()
+                    .await
+                    .map_err(sdk_error)
+            },
+        )
+        .await?;
+        let mut found = Vec::new();
+        for g in items {
+            let id = g
+                .internet_gateway_id()
+                .ok_or_else(|| missing("internet gateway id"))?
+                .to_string();
+            let Some(address) = tags::owner(cx, g.tags(), |o| o.internet_gateway_id.0 == id) else {
+                continue;
+            };
+            let vpc = g
+                .attachments()
+                .iter()
+                .find_map(|a| a.vpc_id())
+                .unwrap_or_default()
+                .to_string();
+            found.push(Found {
+                address,
+                observed: Observed {
+                    spec: InternetGateway {
+                        vpc: Input::Value(VpcId(vpc)),
+                        tags: tags::user(g.tags()),
+                    },
+                    outputs: InternetGatewayOutputs {
+                        internet_gateway_id: InternetGatewayId(id),
+                    },
+                },
+            });
+        }
+        Ok(found)
+    }
+
+    async fn create(&self, aws: &Aws, cx: &OpCx) -> Result<InternetGatewayOutputs, ProviderError> {
+        let vpc = self.vpc.get().map_err(unresolved)?;
+        let out = aws
+            .ec2()
+            .create_internet_gateway()
+            .tag_specifications(tags::spec(ResourceType::InternetGateway, cx, &self.tags))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let id = out
+            .internet_gateway()
+            .and_then(|g| g.internet_gateway_id())
+            .ok_or_else(|| missing("internet gateway id"))?
+            .to_string();
+        let outputs = InternetGatewayOutputs {
+            internet_gateway_id: InternetGatewayId(id.clone()),
+        };
+        cx.created(&outputs);
+        attach(aws, &id, vpc.as_str()).await?;
+        Ok(outputs)
+    }
+
+    async fn update(
+        &self,
+        prior: &Observed<Self>,
+        changed: &[String],
+        aws: &Aws,
+        _cx: &OpCx,
+    ) -> Result<InternetGatewayOutputs, ProviderError> {
+        let id = prior.outputs.internet_gateway_id.as_str();
+        if changed.iter().any(|c| c == "vpc") {
+            let old = prior.spec.vpc.get().map_err(unresolved)?;
+            if !old.as_str().is_empty() {
+                detach(aws, id, old.as_str()).await?;
+            }
+            attach(aws, id, self.vpc.get().map_err(unresolved)?.as_str()).await?;
+        }
+        if changed.iter().any(|c| c == "tags") {
+            tags::sync(aws.ec2(), id, &prior.spec.tags, &self.tags).await?;
+        }
+        Ok(prior.outputs.clone())
+    }
+
+    async fn delete(outputs: &InternetGatewayOutputs, aws: &Aws, _cx: &OpCx) -> Result<(), ProviderError> {
+        let id = outputs.internet_gateway_id.as_str();
+        let described = aws
+            .ec2()
+            .describe_internet_gateways()
+            .internet_gateway_ids(id)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        for g in described.internet_gateways() {
+            for a in g.attachments() {
+                if let Some(vpc) = a.vpc_id() {
+                    detach(aws, id, vpc).await?;
+                }
+            }
+        }
+        aws.ec2()
+            .delete_internet_gateway()
+            .internet_gateway_id(id)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,432 @@
+//! Security groups and their rules.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
+use madplan_core::{IntoInput, 
+    Cidr, Found, Input, Observed, OpCx, Problem, ProviderError, RefreshCx, Resource, ValidateCx,
+    problem,
+};
+use serde::{Deserialize, Serialize};
+use typed_builder::TypedBuilder;
+
+use super::{PortRange, SecurityGroupId, VpcId, find_all, missing, unresolved};
+use crate::error::sdk_error;
+use crate::{Aws, tags};
+
+/// The IP protocol of a rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// Every protocol and port.
+    All,
+    /// TCP, on a port range.
+    Tcp,
+    /// UDP, on a port range.
+    Udp,
+    /// ICMP, every type.
+    Icmp,
+}
+
+impl Protocol {
+    /// The name security group rules use.
+    pub(crate) fn sg_name(self) -> &'static str {
+        match self {
+            Protocol::All => "-1",
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Icmp => "icmp",
+        }
+    }
+
+    /// The protocol number network ACLs use.
+    pub(crate) fn number(self) -> &'static str {
+        match self {
+            Protocol::All => "-1",
+            Protocol::Tcp => "6",
+            Protocol::Udp => "17",
+            Protocol::Icmp => "1",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Protocol> {
+        Some(match s {
+            "-1" | "all" => Protocol::All,
+            "tcp" | "6" => Protocol::Tcp,
+            "udp" | "17" => Protocol::Udp,
+            "icmp" | "1" => Protocol::Icmp,
+            _ => return None,
+        })
+    }
+
+    /// Whether rules of this protocol take a port range.
+    pub fn has_ports(self) -> bool {
+        matches!(self, Protocol::Tcp | Protocol::Udp)
+    }
+}
+
+/// Where traffic of a rule comes from (ingress) or goes to (egress).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Peer {
+    /// An IPv4 block.
+    Cidr(Cidr),
+    /// Another security group.
+    SecurityGroup(Input<SecurityGroupId>),
+}
+
+impl Peer {
+    /// An IPv4 block.
+    pub fn cidr(block: impl Into<Cidr>) -> Self {
+        Peer::Cidr(block.into())
+    }
+
+    /// A security group (a handle or an id).
+    pub fn group(group: impl IntoInput<SecurityGroupId>) -> Self {
+        Peer::SecurityGroup(group.into_input())
+    }
+}
+
+/// One security group rule.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Rule {
+    /// The protocol.
+    pub protocol: Protocol,
+    /// The ports, for TCP and UDP.
+    pub ports: Option<PortRange>,
+    /// The other side.
+    pub peer: Peer,
+}
+
+impl Rule {
+    /// TCP on `ports` with `peer`.
+    pub fn tcp(ports: PortRange, peer: Peer) -> Self {
+        Self {
+            protocol: Protocol::Tcp,
+            ports: Some(ports),
+            peer,
+        }
+    }
+
+    /// Everything, with `peer`.
+    pub fn all(peer: Peer) -> Self {
+        Self {
+            protocol: Protocol::All,
+            ports: None,
+            peer,
+        }
+    }
+
+    fn check(&self, field: &str, problems: &mut Vec<Problem>) {
+        match (self.protocol.has_ports(), &self.ports) {
+            (true, None) => problems.push(problem(
+                field,
+                format!("a {:?} rule needs a port range", self.protocol),
+                Some("give ports, e.g. PortRange::port(443)"),
+            )),
+            (false, Some(_)) => problems.push(problem(
+                field,
+                format!("a {:?} rule takes no port range", self.protocol),
+                None,
+            )),
+            (true, Some(p)) => {
+                if let Some(e) = p.problem() {
+                    problems.push(problem(field, e, Some("ports run from 0 to 65535, low to high")));
+                }
+            }
+            (false, None) => {}
+        }
+        if let Peer::Cidr(c) = &self.peer {
+            if let Err(e) = c.parse() {
+                problems.push(problem(field, e, None));
+            }
+        }
+    }
+
+    fn to_permission(&self) -> Result<IpPermission, ProviderError> {
+        let mut b = IpPermission::builder().ip_protocol(self.protocol.sg_name());
+        if let Some(p) = self.ports {
+            b = b.from_port(p.from).to_port(p.to);
+        } else if self.protocol == Protocol::Icmp {
+            b = b.from_port(-1).to_port(-1);
+        }
+        b = match &self.peer {
+            Peer::Cidr(c) => b.ip_ranges(IpRange::builder().cidr_ip(c.as_str()).build()),
+            Peer::SecurityGroup(g) => b.user_id_group_pairs(
+                UserIdGroupPair::builder()
+                    .group_id(g.get().map_err(unresolved)?.as_str())
+                    .build(),
+            ),
+        };
+        Ok(b.build())
+    }
+}
+
+fn from_permissions(perms: &[IpPermission]) -> BTreeSet<Rule> {
+    let mut out = BTreeSet::new();
+    for p in perms {
+        let Some(protocol) = p.ip_protocol().and_then(Protocol::parse) else {
+            continue;
+        };
+        let ports = match (protocol.has_ports(), p.from_port(), p.to_port()) {
+            (true, Some(from), Some(to)) => Some(PortRange { from, to }),
+            _ => None,
+        };
+        for r in p.ip_ranges() {
+            if let Some(c) = r.cidr_ip() {
+                out.insert(Rule {
+                    protocol,
+                    ports,
+                    peer: Peer::Cidr(Cidr::from(c)),
+                });
+            }
+        }
+        for g in p.user_id_group_pairs() {
+            if let Some(id) = g.group_id() {
+                out.insert(Rule {
+                    protocol,
+                    ports,
+                    peer: Peer::SecurityGroup(Input::Value(SecurityGroupId(id.to_string()))),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn allow_all_egress() -> BTreeSet<Rule> {
+    [Rule::all(Peer::Cidr(Cidr::from("0.0.0.0/0")))].into()
+}
+
+/// A security group with its ingress and egress rules.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TypedBuilder)]
+pub struct SecurityGroup {
+    /// The group name, unique in its VPC.
+    #[builder(setter(into))]
+    pub name: String,
+    /// The description AWS requires.
+    #[builder(default = "Managed by madplan".to_string(), setter(into))]
+    pub description: String,
+    /// The VPC it belongs to.
+    #[builder(setter(transform = |v: impl IntoInput<VpcId>| v.into_input()))]
+    pub vpc: Input<VpcId>,
+    /// Inbound rules.
+    #[builder(default, setter(transform = |rules: impl IntoIterator<Item = Rule>| rules.into_iter().collect()))]
+    pub ingress: BTreeSet<Rule>,
+    /// Outbound rules; by default everything is allowed out, as in AWS.
+    #[builder(default = allow_all_egress(), setter(transform = |rules: impl IntoIterator<Item = Rule>| rules.into_iter().collect()))]
+    pub egress: BTreeSet<Rule>,
+    /// Tags besides madplan's own.
+    #[builder(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What a security group yields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SecurityGroupOutputs {
+    /// Its id.
+    pub security_group_id: SecurityGroupId,
+}
+
+#[derive(Clone, Copy)]
+enum Direction {
+    Ingress,
+    Egress,
+}
+
+async fn authorize(aws: &Aws, id: &str, dir: Direction, rules: &[&Rule]) -> Result<(), ProviderError> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let perms = rules.iter().map(|r| r.to_permission()).collect::<Result<Vec<_>, _>>()?;
+    match dir {
+        Direction::Ingress => {
+            aws.ec2()
+                .authorize_security_group_ingress()
+                .group_id(id)
+                .set_ip_permissions(Some(perms))
+                .send()
+                .await
+                .map_err(sdk_error)?;
+        }
+        Direction::Egress => {
+            aws.ec2()
+                .authorize_security_group_egress()
+                .group_id(id)
+                .set_ip_permissions(Some(perms))
+                .send()
+                .await
+                .map_err(sdk_error)?;
+        }
+    }
+    Ok(())
+}
+
+async fn revoke(aws: &Aws, id: &str, dir: Direction, rules: &[&Rule]) -> Result<(), ProviderError> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let perms = rules.iter().map(|r| r.to_permission()).collect::<Result<Vec<_>, _>>()?;
+    match dir {
+        Direction::Ingress => {
+            aws.ec2()
+                .revoke_security_group_ingress()
+                .group_id(id)
+                .set_ip_permissions(Some(perms))
+                .send()
+                .await
+                .map_err(sdk_error)?;
+        }
+        Direction::Egress => {
+            aws.ec2()
+                .revoke_security_group_egress()
+                .group_id(id)
+                .set_ip_permissions(Some(perms))
+                .send()
+                .await
+                .map_err(sdk_error)?;
+        }
+    }
+    Ok(())
+}
+
+/// Brings one direction's rules from `before` to `after`.
+async fn reconcile(
+    aws: &Aws,
+    id: &str,
+    dir: Direction,
+    before: &BTreeSet<Rule>,
+    after: &BTreeSet<Rule>,
+) -> Result<(), ProviderError> {
+    let gone: Vec<&Rule> = before.difference(after).collect();
+    let new: Vec<&Rule> = after.difference(before).collect();
+    revoke(aws, id, dir, &gone).await?;
+    authorize(aws, id, dir, &new).await
+}
+
+impl Resource for SecurityGroup {
+    const KIND: &'static str = "aws.security_group";
+    const FORCES_REPLACEMENT: &'static [&'static str] = &["name", "description", "vpc"];
+    type Provider = Aws;
+    type Outputs = SecurityGroupOutputs;
+
+    fn validate(&self, _cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
+        if self.name.is_empty() || self.name.len() > 255 {
+            problems.push(problem("name", "a group name has 1 to 255 characters", None));
+        }
+        if self.name.starts_with("sg-") {
+            problems.push(problem("name", "a group name cannot start with \"sg-\"", None));
+        }
+        if self.description.len() > 255 || !self.description.is_ascii() {
+            problems.push(problem("description", "a description has up to 255 ASCII characters", None));
+        }
+        for r in &self.ingress {
+            r.check("ingress", problems);
+        }
+        for r in &self.egress {
+            r.check("egress", problems);
+        }
+    }
+
+    async fn refresh(aws: &Aws, cx: &RefreshCx<Self>) -> Result<Vec<Found<Self>>, ProviderError> {
+        let tracked = cx
+            .tracked
+            .iter()
+            .map(|t| t.outputs.security_group_id.0.clone())
+            .collect();
+        let items = find_all(
+            &cx.environment,
+            tracked,
+            "group-id",
+            |g: &aws_sdk_ec2::types::SecurityGroup| g.group_id(),
+            |filters| async move {
+                aws.ec2()
+                    .describe_security_groups()
+                    .set_filters(Some(filters))
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .try_collect()
+                    .await
+                    .map_err(sdk_error)
+            },
+        )
+        .await?;
+        let mut found = Vec::new();
+        for g in items {
+            let id = g.group_id().ok_or_else(|| missing("group id"))?.to_string();
+            let Some(address) = tags::owner(cx, g.tags(), |o| o.security_group_id.0 == id) else {
+                continue;
+            };
+            found.push(Found {
+                address,
+                observed: Observed {
+                    spec: SecurityGroup {
+                        name: g.group_name().unwrap_or_default().to_string(),
+                        description: g.description().unwrap_or_default().to_string(),
+                        vpc: Input::Value(VpcId(g.vpc_id().unwrap_or_default().to_string())),
+                        ingress: from_permissions(g.ip_permissions()),
+                        egress: from_permissions(g.ip_permissions_egress()),
+                        tags: tags::user(g.tags()),
+                    },
+                    outputs: SecurityGroupOutputs {
+                        security_group_id: SecurityGroupId(id),
+                    },
+                },
+            });
+        }
+        Ok(found)
+    }
+
+    async fn create(&self, aws: &Aws, cx: &OpCx) -> Result<SecurityGroupOutputs, ProviderError> {
+        let out = aws
+            .ec2()
+            .create_security_group()
+            .group_name(&self.name)
+            .description(&self.description)
+            .vpc_id(self.vpc.get().map_err(unresolved)?.as_str())
+            .tag_specifications(tags::spec(ResourceType::SecurityGroup, cx, &self.tags))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let id = out.group_id().ok_or_else(|| missing("group id"))?.to_string();
+        let outputs = SecurityGroupOutputs {
+            security_group_id: SecurityGroupId(id.clone()),
+        };
+        cx.created(&outputs);
+        reconcile(aws, &id, Direction::Ingress, &BTreeSet::new(), &self.ingress).await?;
+        // AWS gives every new group an allow-all egress rule.
+        reconcile(aws, &id, Direction::Egress, &allow_all_egress(), &self.egress).await?;
+        Ok(outputs)
+    }
+
+    async fn update(
+        &self,
+        prior: &Observed<Self>,
+        changed: &[String],
+        aws: &Aws,
+        _cx: &OpCx,
+    ) -> Result<SecurityGroupOutputs, ProviderError> {
+        let id = prior.outputs.security_group_id.as_str();
+        if changed.iter().any(|c| c == "ingress") {
+            reconcile(aws, id, Direction::Ingress, &prior.spec.ingress, &self.ingress).await?;
+        }
+        if changed.iter().any(|c| c == "egress") {
+            reconcile(aws, id, Direction::Egress, &prior.spec.egress, &self.egress).await?;
+        }
+        if changed.iter().any(|c| c == "tags") {
+            tags::sync(aws.ec2(), id, &prior.spec.tags, &self.tags).await?;
+        }
+        Ok(prior.outputs.clone())
+    }
+
+    async fn delete(outputs: &SecurityGroupOutputs, aws: &Aws, _cx: &OpCx) -> Result<(), ProviderError> {
+        aws.ec2()
+            .delete_security_group()
+            .group_id(outputs.security_group_id.as_str())
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,103 @@
+//! Tags: how madplan marks what it creates, and finds it again.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use madplan_core::{Address, OpCx, ProviderError, RefreshCx, Resource, TAG_ADDRESS, TAG_ENVIRONMENT};
+
+use crate::error::sdk_error;
+
+/// The tag specification for a create call: the user's tags plus madplan's.
+pub(crate) fn spec(rt: ResourceType, cx: &OpCx, user: &BTreeMap<String, String>) -> TagSpecification {
+    let mut b = TagSpecification::builder().resource_type(rt);
+    for (k, v) in cx.tags() {
+        b = b.tags(Tag::builder().key(k).value(v).build());
+    }
+    for (k, v) in user {
+        b = b.tags(Tag::builder().key(k).value(v).build());
+    }
+    b.build()
+}
+
+/// The filter that selects this environment's resources.
+pub(crate) fn env_filter(environment: &str) -> Filter {
+    Filter::builder()
+        .name(format!("tag:{TAG_ENVIRONMENT}"))
+        .values(environment)
+        .build()
+}
+
+/// A filter on one field.
+pub(crate) fn filter(name: &str, values: impl IntoIterator<Item = String>) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.into_iter().collect()))
+        .build()
+}
+
+/// The user's tags (madplan's own left out).
+pub(crate) fn user(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+        .filter(|(k, _)| !k.starts_with("madplan:"))
+        .collect()
+}
+
+/// Which address a live resource belongs to: the tracked one with its id,
+/// or the one named by its address tag.
+pub(crate) fn owner<R: Resource>(
+    cx: &RefreshCx<R>,
+    tags: &[Tag],
+    is_it: impl Fn(&R::Outputs) -> bool,
+) -> Option<Address> {
+    if let Some(a) = cx.tracked_by(is_it) {
+        return Some(a.clone());
+    }
+    let get = |key: &str| {
+        tags.iter()
+            .find(|t| t.key() == Some(key))
+            .and_then(|t| t.value())
+    };
+    if get(TAG_ENVIRONMENT) != Some(cx.environment.as_str()) {
+        return None;
+    }
+    get(TAG_ADDRESS)
+        .and_then(|a| a.parse::<Address>().ok())
+        .filter(|a| a.kind() == R::KIND)
+}
+
+/// Brings the user tags of `id` from `before` to `after`.
+pub(crate) async fn sync(
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+) -> Result<(), ProviderError> {
+    let stale: Vec<Tag> = before
+        .keys()
+        .filter(|k| !after.contains_key(*k))
+        .map(|k| Tag::builder().key(k).build())
+        .collect();
+    if !stale.is_empty() {
+        ec2.delete_tags()
+            .resources(id)
+            .set_tags(Some(stale))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+    }
+    let changed: Vec<Tag> = after
+        .iter()
+        .filter(|(k, v)| before.get(*k) != Some(*v))
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
+    if !changed.is_empty() {
+        ec2.create_tags()
+            .resources(id)
+            .set_tags(Some(changed))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+    }
+    Ok(())
+}
