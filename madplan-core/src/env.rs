@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::address::Address;
 use crate::error::{Error, Problem, Problems, Result};
 use crate::graph::Graph;
-use crate::input::{Input, OutputRef, Ref, marker};
+use crate::input::{IntoInput, OutputRef, Ref, marker};
 use crate::registry::{ErasedKind, Kinds, Providers};
 use crate::resource::{Provider, Resource};
 use crate::validate::ValidateCx;
@@ -176,9 +176,10 @@ impl Environment {
     }
 
     /// Exports a value under `name`, shown by the `output` command once
-    /// known (e.g. a load balancer's DNS name).
-    pub fn export<T: Serialize>(&mut self, name: &str, value: impl Into<Input<T>>) {
-        let v = serde_json::to_value(value.into()).unwrap_or(Value::Null);
+    /// known (e.g. a load balancer's DNS name):
+    /// `env.export::<VpcId>("vpc_id", &vpc)`.
+    pub fn export<T: Serialize>(&mut self, name: &str, value: impl IntoInput<T>) {
+        let v = serde_json::to_value(value.into_input()).unwrap_or(Value::Null);
         self.exports.insert(name.to_string(), v);
     }
 

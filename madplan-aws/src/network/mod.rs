@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::tags;
 
 mod acl;
+pub mod blueprint;
 mod gateway;
 mod route_table;
 mod security_group;
