@@ -238,7 +238,11 @@ fn ing(verb: &str) -> String {
 }
 
 fn ed(verb: &str) -> String {
-    format!("{}d", verb.trim_end_matches('e'))
+    if verb.ends_with('e') {
+        format!("{verb}d")
+    } else {
+        format!("{verb}ed")
+    }
 }
 
 /// One line per event, for logs and CI.

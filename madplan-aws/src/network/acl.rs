@@ -228,6 +228,8 @@ impl Resource for NetworkAcl {
 
     async fn refresh(aws: &Aws, cx: &RefreshCx<Self>) -> Result<Vec<Found<Self>>, ProviderError> {
         let tracked = cx.tracked.iter().map(|t| t.outputs.network_acl_id.0.clone()).collect();
+        // `network-acl-id` is AWS's filter; moto 5.2 does not implement it,
+        // so against moto an ACL whose tags were removed is not found again.
         let items = find_all(
             &cx.environment,
             tracked,
@@ -368,7 +370,7 @@ impl Resource for NetworkAcl {
         let described = aws
             .ec2()
             .describe_network_acls()
-            .filters(crate::tags::filter("network-acl-id", [id.to_string()]))
+            .network_acl_ids(id)
             .send()
             .await
             .map_err(sdk_error)?;

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh machine: installs and starts the
+# emulators (moto), builds, runs every test, stops the emulators.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/emulators.sh
+mkdir -p "$MADPLAN_CACHE"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$MADPLAN_CACHE/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+trap stop_emulators EXIT
+start_moto
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --all-targets --no-fail-fast
+else
+  cargo test --workspace --all-targets --no-fail-fast
+fi
+cargo test --workspace --doc
