@@ -96,6 +96,10 @@ pub struct ResourceChange {
     /// How a replacement is ordered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replacement: Option<Replacement>,
+    /// Whether it exists but is missing from state (found by its address
+    /// tag): apply records it in state.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
 }
 
 /// A whole plan: the changes, and the state they were computed against.
@@ -126,18 +130,21 @@ pub struct Summary {
     pub replace: usize,
     /// Resources to delete.
     pub delete: usize,
+    /// Existing resources to record in state.
+    pub adopt: usize,
 }
 
 impl Plan {
     /// Whether applying it would change anything.
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action != Action::NoOp)
+        self.changes.iter().any(|c| c.action != Action::NoOp || c.adopt)
     }
 
     /// How many resources each action touches.
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for c in &self.changes {
+            s.adopt += usize::from(c.adopt);
             match c.action {
                 Action::Create => s.create += 1,
                 Action::Update => s.update += 1,
@@ -196,12 +203,23 @@ impl Plan {
         for c in self.changes.iter().filter(|c| c.action != Action::NoOp) {
             render_change(&mut out, c);
         }
+        for c in self.changes.iter().filter(|c| c.action == Action::NoOp && c.adopt) {
+            let _ = writeln!(
+                out,
+                "  # {} exists (found by its address tag) and will be recorded in state\n",
+                c.address
+            );
+        }
         let s = self.summary();
-        let _ = writeln!(
+        let _ = write!(
             out,
-            "Plan: {} to add, {} to change, {} to replace, {} to destroy.",
+            "Plan: {} to add, {} to change, {} to replace, {} to destroy",
             s.create, s.update, s.replace, s.delete
         );
+        if s.adopt > 0 {
+            let _ = write!(out, ", {} to adopt", s.adopt);
+        }
+        let _ = writeln!(out, ".");
         out
     }
 }
@@ -388,6 +406,7 @@ pub(crate) fn make_plan(
                 prior_depends_on,
                 protected: node.protected || entry.is_some_and(|e| e.protected),
                 replacement: None,
+                adopt: false,
             };
             match found.get(&node.address) {
                 None => {
@@ -398,6 +417,7 @@ pub(crate) fn make_plan(
                 }
                 Some(live) => {
                     if entry.is_none() {
+                        change.adopt = true;
                         change.reason =
                             Some("found by its address tag; it will be adopted into state".into());
                     }
@@ -456,6 +476,7 @@ pub(crate) fn make_plan(
                     prior_depends_on: entry.depends_on.clone(),
                     protected: entry.protected || env.node(address).is_some_and(|n| n.protected),
                     replacement: None,
+                    adopt: false,
                 },
             );
         }
@@ -479,6 +500,7 @@ pub(crate) fn make_plan(
                 prior_depends_on: Vec::new(),
                 protected: env.node(address).is_some_and(|n| n.protected),
                 replacement: None,
+                adopt: false,
             },
         );
     }

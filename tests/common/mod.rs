@@ -1,0 +1,72 @@
+//! Helpers shared by the end-to-end tests: a moto endpoint, unique
+//! environment names, and running the command line in-process.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_ec2::config::{Credentials, Region};
+use madplan::Environment;
+use madplan::aws::Aws;
+use madplan::cli::{Captured, Console, execute};
+
+/// The moto server the test command started.
+pub fn moto_url() -> String {
+    std::env::var("MADPLAN_TEST_MOTO_URL").unwrap_or_else(|_| {
+        panic!(
+            "MADPLAN_TEST_MOTO_URL is not set: run the suite with scripts/test.sh, \
+             which installs and starts moto on 127.0.0.1"
+        )
+    })
+}
+
+/// SDK configuration for moto.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    let url = moto_url();
+    assert!(
+        url.starts_with("http://127.0.0.1:") || url.starts_with("http://localhost:"),
+        "tests only talk to loopback, not {url}"
+    );
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .load()
+        .await
+}
+
+/// The AWS provider, pointed at moto.
+pub async fn aws() -> Aws {
+    Aws::from_conf(&sdk_config().await)
+}
+
+/// A raw EC2 client on moto, for changes behind madplan's back.
+pub async fn ec2() -> aws_sdk_ec2::Client {
+    aws_sdk_ec2::Client::new(&sdk_config().await)
+}
+
+/// An environment name no other test uses (they share one moto).
+pub fn unique(prefix: &str) -> String {
+    let id = uuid_like();
+    format!("{prefix}-{id}")
+}
+
+fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("{:x}{:x}", nanos & 0xffff_ffff, std::process::id())
+}
+
+/// Runs one CLI command on `env` with state at `state`, as an ops binary
+/// would, and returns its exit code (or error) and what it printed.
+pub async fn run(
+    env: Environment,
+    state: &Path,
+    args: &[&str],
+) -> (Result<i32, madplan::Error>, Captured) {
+    let (console, captured) = Console::captured();
+    let mut argv = vec!["madplan".to_string(), "--state".into(), state.display().to_string()];
+    argv.extend(args.iter().map(|s| s.to_string()));
+    (execute(env, argv, &console).await, captured)
+}
