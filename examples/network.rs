@@ -24,8 +24,16 @@ async fn main() -> miette::Result<()> {
         &TwoTierSpec::builder()
             .cidr("10.0.0.0/16")
             .zones(vec![
-                (format!("{region}a"), "10.0.0.0/24".into(), "10.0.10.0/24".into()),
-                (format!("{region}b"), "10.0.1.0/24".into(), "10.0.11.0/24".into()),
+                (
+                    format!("{region}a"),
+                    "10.0.0.0/24".into(),
+                    "10.0.10.0/24".into(),
+                ),
+                (
+                    format!("{region}b"),
+                    "10.0.1.0/24".into(),
+                    "10.0.11.0/24".into(),
+                ),
             ])
             .build(),
     );

@@ -132,7 +132,10 @@ struct SharedBuf(Arc<Mutex<Vec<u8>>>);
 
 impl Write for SharedBuf {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -191,10 +194,13 @@ impl Console {
         }
         if !self.interactive {
             return Err(Error::NotConfirmed(
-                "there is no terminal to confirm on; review the plan and pass --auto-approve".into(),
+                "there is no terminal to confirm on; review the plan and pass --auto-approve"
+                    .into(),
             ));
         }
-        self.eprint(&format!("\n{question}\n  Only 'yes' will be accepted.\n\n  Enter a value: "));
+        self.eprint(&format!(
+            "\n{question}\n  Only 'yes' will be accepted.\n\n  Enter a value: "
+        ));
         let mut line = String::new();
         std::io::stdin()
             .lock()
@@ -216,14 +222,25 @@ fn describe(event: &Event) -> Option<String> {
         Event::Refreshing { kind } => format!("refreshing {kind}"),
         Event::Started { address, action } => format!("{address}: {}...", ing(action.verb())),
         Event::Progress { address, message } => format!("{address}: {message}"),
-        Event::Retrying { address, error, wait } => {
-            format!("{address}: retrying in {:.1}s after: {error}", wait.as_secs_f64())
+        Event::Retrying {
+            address,
+            error,
+            wait,
+        } => {
+            format!(
+                "{address}: retrying in {:.1}s after: {error}",
+                wait.as_secs_f64()
+            )
         }
         Event::Finished {
             address,
             action,
             elapsed,
-        } => format!("{address}: {} after {:.1}s", ed(action.verb()), elapsed.as_secs_f64()),
+        } => format!(
+            "{address}: {} after {:.1}s",
+            ed(action.verb()),
+            elapsed.as_secs_f64()
+        ),
         Event::Failed {
             address,
             action,
@@ -381,7 +398,11 @@ async fn execute_with_store<S: StateStore>(
                     path.display()
                 ));
             }
-            Ok(if detailed_exitcode && plan.has_changes() { 2 } else { 0 })
+            Ok(if detailed_exitcode && plan.has_changes() {
+                2
+            } else {
+                0
+            })
         }
         Command::Apply {
             plan,
@@ -401,9 +422,7 @@ async fn execute_with_store<S: StateStore>(
                     finish(&engine, console, &plan, &report).await?;
                     Ok(0)
                 }
-                None => {
-                    apply_fresh(&engine, console, auto_approve, false).await
-                }
+                None => apply_fresh(&engine, console, auto_approve, false).await,
             }
         }
         Command::Destroy {
@@ -482,7 +501,9 @@ async fn apply_fresh<S: StateStore>(
     auto_approve: bool,
     destroy: bool,
 ) -> Result<i32, Error> {
-    let guard = engine.lock(if destroy { "destroy" } else { "apply" }).await?;
+    let guard = engine
+        .lock(if destroy { "destroy" } else { "apply" })
+        .await?;
     let result = async {
         let plan = if destroy {
             engine.plan_destroy().await?
@@ -494,7 +515,10 @@ async fn apply_fresh<S: StateStore>(
             return Ok(None);
         }
         let question = if destroy {
-            format!("Do you really want to destroy everything in {}?", plan.environment)
+            format!(
+                "Do you really want to destroy everything in {}?",
+                plan.environment
+            )
         } else {
             "Do you want to perform these actions?".to_string()
         };
@@ -549,7 +573,12 @@ fn print_outputs(
     if json {
         let map: serde_json::Map<String, serde_json::Value> = selected
             .iter()
-            .map(|(k, v)| ((*k).clone(), (*v).clone().unwrap_or(serde_json::Value::Null)))
+            .map(|(k, v)| {
+                (
+                    (*k).clone(),
+                    (*v).clone().unwrap_or(serde_json::Value::Null),
+                )
+            })
             .collect();
         console.print(&format!(
             "{}\n",

@@ -59,23 +59,65 @@ async fn leftovers(ec2: &aws_sdk_ec2::Client, env: &str) -> BTreeMap<&'static st
             .build()
     };
     let mut out = BTreeMap::new();
-    out.insert("vpc", ec2.describe_vpcs().filters(f()).send().await.unwrap().vpcs().len());
-    out.insert("subnet", ec2.describe_subnets().filters(f()).send().await.unwrap().subnets().len());
+    out.insert(
+        "vpc",
+        ec2.describe_vpcs()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .vpcs()
+            .len(),
+    );
+    out.insert(
+        "subnet",
+        ec2.describe_subnets()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .subnets()
+            .len(),
+    );
     out.insert(
         "internet_gateway",
-        ec2.describe_internet_gateways().filters(f()).send().await.unwrap().internet_gateways().len(),
+        ec2.describe_internet_gateways()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .internet_gateways()
+            .len(),
     );
     out.insert(
         "route_table",
-        ec2.describe_route_tables().filters(f()).send().await.unwrap().route_tables().len(),
+        ec2.describe_route_tables()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .route_tables()
+            .len(),
     );
     out.insert(
         "security_group",
-        ec2.describe_security_groups().filters(f()).send().await.unwrap().security_groups().len(),
+        ec2.describe_security_groups()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .security_groups()
+            .len(),
     );
     out.insert(
         "network_acl",
-        ec2.describe_network_acls().filters(f()).send().await.unwrap().network_acls().len(),
+        ec2.describe_network_acls()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .network_acls()
+            .len(),
     );
     out
 }
@@ -88,13 +130,27 @@ async fn apply_plan_drift_repair_destroy() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
 
-    let (code, out) = common::run(network(&name, &aws, 2).0, &state, &["apply", "--auto-approve"]).await;
+    let (code, out) = common::run(
+        network(&name, &aws, 2).0,
+        &state,
+        &["apply", "--auto-approve"],
+    )
+    .await;
     assert_eq!(code.unwrap(), 0, "{}", out.stderr());
-    assert!(out.stdout().contains("11 added, 0 changed, 0 destroyed"), "{}", out.stdout());
+    assert!(
+        out.stdout().contains("11 added, 0 changed, 0 destroyed"),
+        "{}",
+        out.stdout()
+    );
     assert!(out.stdout().contains("vpc_id = \"vpc-"), "{}", out.stdout());
 
     // Nothing to do right after an apply.
-    let (code, out) = common::run(network(&name, &aws, 2).0, &state, &["plan", "--detailed-exitcode"]).await;
+    let (code, out) = common::run(
+        network(&name, &aws, 2).0,
+        &state,
+        &["plan", "--detailed-exitcode"],
+    )
+    .await;
     assert_eq!(code.unwrap(), 0, "{}", out.stdout());
     assert!(out.stdout().contains("No changes"));
 
@@ -122,7 +178,11 @@ async fn apply_plan_drift_repair_destroy() {
                 .ip_protocol("tcp")
                 .from_port(3000)
                 .to_port(3000)
-                .user_id_group_pairs(aws_sdk_ec2::types::UserIdGroupPair::builder().group_id(&lb).build())
+                .user_id_group_pairs(
+                    aws_sdk_ec2::types::UserIdGroupPair::builder()
+                        .group_id(&lb)
+                        .build(),
+                )
                 .build(),
         )
         .send()
@@ -138,32 +198,69 @@ async fn apply_plan_drift_repair_destroy() {
     .await;
     assert_eq!(code.unwrap(), 2);
     let plan: Plan = serde_json::from_str(&out.stdout()).unwrap();
-    let changed: Vec<_> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
+    let changed: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .collect();
     assert_eq!(changed.len(), 1, "{:#?}", changed);
     assert_eq!(changed[0].address.to_string(), "aws.security_group.app");
     assert_eq!(changed[0].action, Action::Update);
     assert_eq!(changed[0].fields.len(), 1);
     assert_eq!(changed[0].fields[0].field, "ingress");
-    let human = common::run(network(&name, &aws, 2).0, &state, &["plan"]).await.1.stdout();
+    let human = common::run(network(&name, &aws, 2).0, &state, &["plan"])
+        .await
+        .1
+        .stdout();
     assert!(human.contains("~ aws.security_group.app"), "{human}");
     assert!(human.contains("\"from\":22"), "{human}");
-    assert!(human.contains("Plan: 0 to add, 1 to change, 0 to replace, 0 to destroy."), "{human}");
+    assert!(
+        human.contains("Plan: 0 to add, 1 to change, 0 to replace, 0 to destroy."),
+        "{human}"
+    );
 
     // Apply repairs it.
-    let (code, out) = common::run(network(&name, &aws, 2).0, &state, &["apply", "--auto-approve"]).await;
+    let (code, out) = common::run(
+        network(&name, &aws, 2).0,
+        &state,
+        &["apply", "--auto-approve"],
+    )
+    .await;
     assert_eq!(code.unwrap(), 0, "{}", out.stderr());
-    assert!(out.stdout().contains("0 added, 1 changed, 0 destroyed"), "{}", out.stdout());
-    let live = ec2.describe_security_groups().group_ids(&app).send().await.unwrap();
+    assert!(
+        out.stdout().contains("0 added, 1 changed, 0 destroyed"),
+        "{}",
+        out.stdout()
+    );
+    let live = ec2
+        .describe_security_groups()
+        .group_ids(&app)
+        .send()
+        .await
+        .unwrap();
     let perms = live.security_groups()[0].ip_permissions();
     assert_eq!(perms.len(), 1, "{perms:?}");
     assert_eq!(perms[0].from_port(), Some(3000));
-    assert_eq!(perms[0].user_id_group_pairs()[0].group_id(), Some(lb.as_str()));
-    let (code, _) = common::run(network(&name, &aws, 2).0, &state, &["plan", "--detailed-exitcode"]).await;
+    assert_eq!(
+        perms[0].user_id_group_pairs()[0].group_id(),
+        Some(lb.as_str())
+    );
+    let (code, _) = common::run(
+        network(&name, &aws, 2).0,
+        &state,
+        &["plan", "--detailed-exitcode"],
+    )
+    .await;
     assert_eq!(code.unwrap(), 0);
 
     // Destroy leaves nothing with the environment's tag.
     assert!(leftovers(&ec2, &name).await.values().all(|&n| n > 0));
-    let (code, out) = common::run(network(&name, &aws, 2).0, &state, &["destroy", "--auto-approve"]).await;
+    let (code, out) = common::run(
+        network(&name, &aws, 2).0,
+        &state,
+        &["destroy", "--auto-approve"],
+    )
+    .await;
     assert_eq!(code.unwrap(), 0, "{}", out.stderr());
     assert!(out.stdout().contains("11 destroyed"), "{}", out.stdout());
     let left = leftovers(&ec2, &name).await;
@@ -179,10 +276,20 @@ async fn refresh_calls_do_not_grow_with_resources() {
         let name = common::unique("calls");
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state.json");
-        let (code, out) = common::run(network(&name, &aws, zones).0, &state, &["apply", "--auto-approve"]).await;
+        let (code, out) = common::run(
+            network(&name, &aws, zones).0,
+            &state,
+            &["apply", "--auto-approve"],
+        )
+        .await;
         assert_eq!(code.unwrap(), 0, "{}", out.stderr());
         let before = aws.calls();
-        let (code, _) = common::run(network(&name, &aws, zones).0, &state, &["plan", "--detailed-exitcode"]).await;
+        let (code, _) = common::run(
+            network(&name, &aws, zones).0,
+            &state,
+            &["plan", "--detailed-exitcode"],
+        )
+        .await;
         assert_eq!(code.unwrap(), 0);
         let after = aws.calls();
         let delta: BTreeMap<String, u64> = after
@@ -192,10 +299,18 @@ async fn refresh_calls_do_not_grow_with_resources() {
             .collect();
         println!("refresh of {} resources: {delta:?}", 7 + 2 * zones);
         per_size.push(delta);
-        let (code, _) = common::run(network(&name, &aws, zones).0, &state, &["destroy", "--auto-approve"]).await;
+        let (code, _) = common::run(
+            network(&name, &aws, zones).0,
+            &state,
+            &["destroy", "--auto-approve"],
+        )
+        .await;
         assert_eq!(code.unwrap(), 0);
     }
-    assert_eq!(per_size[0], per_size[1], "refresh calls grew with the number of subnets");
+    assert_eq!(
+        per_size[0], per_size[1],
+        "refresh calls grew with the number of subnets"
+    );
     let total: u64 = per_size[1].values().sum();
     // One Describe per kind, plus the VPC's two DNS attributes.
     assert_eq!(total, 8, "{:?}", per_size[1]);
@@ -217,7 +332,10 @@ async fn a_create_that_fails_half_way_is_kept_and_finished_later() {
         } else {
             Route::to_internet_gateway("10.9.0.0/16", "igw-0000000000000000")
         };
-        env.add("extra", RouteTable::builder().vpc(&net.vpc).routes([route]).build());
+        env.add(
+            "extra",
+            RouteTable::builder().vpc(&net.vpc).routes([route]).build(),
+        );
         env
     };
     let (code, out) = common::run(broken(&aws, false), &state, &["apply", "--auto-approve"]).await;
@@ -226,19 +344,32 @@ async fn a_create_that_fails_half_way_is_kept_and_finished_later() {
     let text = err.to_string();
     assert!(text.contains("aws.route_table.extra"), "{text}");
     assert!(text.contains("InvalidInternetGatewayID.NotFound"), "{text}");
-    assert!(out.stderr().contains("aws.route_table.extra: create failed"), "{}", out.stderr());
+    assert!(
+        out.stderr()
+            .contains("aws.route_table.extra: create failed"),
+        "{}",
+        out.stderr()
+    );
     let s = state_json(&state);
     // Everything else was created, and so was the half-made table.
     assert_eq!(s["resources"].as_object().unwrap().len(), 12, "{s:#}");
     assert!(s["resources"]["aws.route_table.extra"]["outputs"]["route_table_id"].is_string());
-    assert!(s["resources"]["aws.route_table.extra"].get("spec").is_none());
+    assert!(
+        s["resources"]["aws.route_table.extra"]
+            .get("spec")
+            .is_none()
+    );
 
     // With the configuration fixed, the next apply finishes the table in
     // place and creates nothing a second time.
     let before = aws.calls();
     let (code, out) = common::run(broken(&aws, true), &state, &["apply", "--auto-approve"]).await;
     assert_eq!(code.unwrap(), 0, "{}", out.stderr());
-    assert!(out.stdout().contains("0 added, 1 changed"), "{}", out.stdout());
+    assert!(
+        out.stdout().contains("0 added, 1 changed"),
+        "{}",
+        out.stdout()
+    );
     let after = aws.calls();
     let creates: u64 = after
         .iter()
@@ -247,12 +378,23 @@ async fn a_create_that_fails_half_way_is_kept_and_finished_later() {
         .sum();
     assert_eq!(creates, 0, "calls: {after:?}");
     let ec2 = common::ec2().await;
-    let rtb = output_of(&state_json(&state), "aws.route_table.extra", "route_table_id");
-    let tables = ec2.describe_route_tables().route_table_ids(&rtb).send().await.unwrap();
-    assert!(tables.route_tables()[0]
-        .routes()
-        .iter()
-        .any(|r| r.destination_cidr_block() == Some("10.9.0.0/16")));
+    let rtb = output_of(
+        &state_json(&state),
+        "aws.route_table.extra",
+        "route_table_id",
+    );
+    let tables = ec2
+        .describe_route_tables()
+        .route_table_ids(&rtb)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tables.route_tables()[0]
+            .routes()
+            .iter()
+            .any(|r| r.destination_cidr_block() == Some("10.9.0.0/16"))
+    );
 
     let (code, _) = common::run(broken(&aws, true), &state, &["destroy", "--auto-approve"]).await;
     assert_eq!(code.unwrap(), 0);
@@ -265,8 +407,16 @@ async fn two_concurrent_applies_cannot_both_proceed() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     let (a, b) = tokio::join!(
-        common::run(network(&name, &aws, 2).0, &state, &["apply", "--auto-approve"]),
-        common::run(network(&name, &aws, 2).0, &state, &["apply", "--auto-approve"]),
+        common::run(
+            network(&name, &aws, 2).0,
+            &state,
+            &["apply", "--auto-approve"]
+        ),
+        common::run(
+            network(&name, &aws, 2).0,
+            &state,
+            &["apply", "--auto-approve"]
+        ),
     );
     let results = [a.0, b.0];
     let ok = results.iter().filter(|r| matches!(r, Ok(0))).count();
@@ -283,9 +433,19 @@ async fn two_concurrent_applies_cannot_both_proceed() {
         other => panic!("expected a lock error, got {other}"),
     }
     // The lock is released afterwards, and everything exists once.
-    let (code, _) = common::run(network(&name, &aws, 2).0, &state, &["plan", "--detailed-exitcode"]).await;
+    let (code, _) = common::run(
+        network(&name, &aws, 2).0,
+        &state,
+        &["plan", "--detailed-exitcode"],
+    )
+    .await;
     assert_eq!(code.unwrap(), 0);
-    let (code, _) = common::run(network(&name, &aws, 2).0, &state, &["destroy", "--auto-approve"]).await;
+    let (code, _) = common::run(
+        network(&name, &aws, 2).0,
+        &state,
+        &["destroy", "--auto-approve"],
+    )
+    .await;
     assert_eq!(code.unwrap(), 0);
 }
 
@@ -298,7 +458,12 @@ async fn a_saved_plan_is_applied_exactly_and_refused_once_stale() {
     let planfile = dir.path().join("net.plan");
     let planfile = planfile.to_str().unwrap();
 
-    let (code, _) = common::run(network(&name, &aws, 1).0, &state, &["plan", "--out", planfile]).await;
+    let (code, _) = common::run(
+        network(&name, &aws, 1).0,
+        &state,
+        &["plan", "--out", planfile],
+    )
+    .await;
     assert_eq!(code.unwrap(), 0);
     // The configuration grows after the plan was saved: the saved plan is
     // still applied as it was made (one zone).
@@ -311,7 +476,12 @@ async fn a_saved_plan_is_applied_exactly_and_refused_once_stale() {
     assert!(matches!(err, Error::StalePlan(_)), "{err}");
     assert!(err.to_string().contains("run `plan` again"), "{err}");
 
-    let (code, _) = common::run(network(&name, &aws, 1).0, &state, &["destroy", "--auto-approve"]).await;
+    let (code, _) = common::run(
+        network(&name, &aws, 1).0,
+        &state,
+        &["destroy", "--auto-approve"],
+    )
+    .await;
     assert_eq!(code.unwrap(), 0);
 }
 
@@ -321,27 +491,53 @@ async fn lost_state_is_rebuilt_from_tags_without_duplicates() {
     let aws = common::aws().await;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
-    let (code, _) = common::run(network(&name, &aws, 2).0, &state, &["apply", "--auto-approve"]).await;
+    let (code, _) = common::run(
+        network(&name, &aws, 2).0,
+        &state,
+        &["apply", "--auto-approve"],
+    )
+    .await;
     assert_eq!(code.unwrap(), 0);
     std::fs::remove_file(&state).unwrap();
 
-    let (code, out) = common::run(network(&name, &aws, 2).0, &state, &["plan", "--detailed-exitcode"]).await;
+    let (code, out) = common::run(
+        network(&name, &aws, 2).0,
+        &state,
+        &["plan", "--detailed-exitcode"],
+    )
+    .await;
     assert_eq!(code.unwrap(), 2, "{}", out.stdout());
     assert!(
-        out.stdout().contains("Plan: 0 to add, 0 to change, 0 to replace, 0 to destroy, 11 to adopt."),
+        out.stdout()
+            .contains("Plan: 0 to add, 0 to change, 0 to replace, 0 to destroy, 11 to adopt."),
         "{}",
         out.stdout()
     );
     let before = aws.calls();
-    let (code, out) = common::run(network(&name, &aws, 2).0, &state, &["apply", "--auto-approve"]).await;
+    let (code, out) = common::run(
+        network(&name, &aws, 2).0,
+        &state,
+        &["apply", "--auto-approve"],
+    )
+    .await;
     assert_eq!(code.unwrap(), 0, "{}", out.stderr());
     let after = aws.calls();
     assert!(
-        after.iter().all(|(k, v)| !k.starts_with("Create") || before.get(k) == Some(v)),
+        after
+            .iter()
+            .all(|(k, v)| !k.starts_with("Create") || before.get(k) == Some(v)),
         "nothing is created again: {after:?}"
     );
-    assert_eq!(state_json(&state)["resources"].as_object().unwrap().len(), 11);
-    let (code, _) = common::run(network(&name, &aws, 2).0, &state, &["destroy", "--auto-approve"]).await;
+    assert_eq!(
+        state_json(&state)["resources"].as_object().unwrap().len(),
+        11
+    );
+    let (code, _) = common::run(
+        network(&name, &aws, 2).0,
+        &state,
+        &["destroy", "--auto-approve"],
+    )
+    .await;
     assert_eq!(code.unwrap(), 0);
     let ec2 = common::ec2().await;
     assert!(leftovers(&ec2, &name).await.values().all(|&n| n == 0));

@@ -7,7 +7,10 @@ use madplan_core::{ErrorClass, ProviderError};
 
 /// Classifies an AWS error code.
 fn class_of(code: &str) -> ErrorClass {
-    if code.ends_with(".NotFound") || code.ends_with("NotFound") || code == "InvalidAssociationID.NotFound" {
+    if code.ends_with(".NotFound")
+        || code.ends_with("NotFound")
+        || code == "InvalidAssociationID.NotFound"
+    {
         ErrorClass::NotFound
     } else if matches!(
         code,
@@ -50,13 +53,21 @@ where
                 .with_source(e)
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            ProviderError::new("aws", ErrorClass::Retryable, format!("{e}: {}", source_text(&e)))
-                .with_request_id(request_id)
-                .with_source(e)
-        }
-        _ => ProviderError::new("aws", ErrorClass::Fatal, format!("{e}: {}", source_text(&e)))
+            ProviderError::new(
+                "aws",
+                ErrorClass::Retryable,
+                format!("{e}: {}", source_text(&e)),
+            )
             .with_request_id(request_id)
-            .with_source(e),
+            .with_source(e)
+        }
+        _ => ProviderError::new(
+            "aws",
+            ErrorClass::Fatal,
+            format!("{e}: {}", source_text(&e)),
+        )
+        .with_request_id(request_id)
+        .with_source(e),
     }
 }
 

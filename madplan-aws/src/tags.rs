@@ -3,12 +3,18 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
-use madplan_core::{Address, OpCx, ProviderError, RefreshCx, Resource, TAG_ADDRESS, TAG_ENVIRONMENT};
+use madplan_core::{
+    Address, OpCx, ProviderError, RefreshCx, Resource, TAG_ADDRESS, TAG_ENVIRONMENT,
+};
 
 use crate::error::sdk_error;
 
 /// The tag specification for a create call: the user's tags plus madplan's.
-pub(crate) fn spec(rt: ResourceType, cx: &OpCx, user: &BTreeMap<String, String>) -> TagSpecification {
+pub(crate) fn spec(
+    rt: ResourceType,
+    cx: &OpCx,
+    user: &BTreeMap<String, String>,
+) -> TagSpecification {
     let mut b = TagSpecification::builder().resource_type(rt);
     for (k, v) in cx.tags() {
         b = b.tags(Tag::builder().key(k).value(v).build());

@@ -112,19 +112,19 @@ fn op_graph(plan: &Plan) -> Result<(Vec<Op>, Graph)> {
                 if op.kind == OpKind::Create
                     && c.action == Action::Replace
                     && c.replacement != Some(Replacement::CreateBeforeDestroy)
+                    && let Some(y) = find(&c.address, OpKind::Delete)
                 {
-                    if let Some(y) = find(&c.address, OpKind::Delete) {
-                        g.depend(x, y);
-                    }
+                    g.depend(x, y);
                 }
             }
             OpKind::Delete => {
                 let recreated_after = c.action == Action::Replace
                     && c.replacement != Some(Replacement::CreateBeforeDestroy);
-                if c.action == Action::Replace && !recreated_after {
-                    if let Some(y) = find(&c.address, OpKind::Create) {
-                        g.depend(x, y);
-                    }
+                if c.action == Action::Replace
+                    && !recreated_after
+                    && let Some(y) = find(&c.address, OpKind::Create)
+                {
+                    g.depend(x, y);
                 }
                 for e in &plan.changes {
                     if e.address == c.address || !e.prior_depends_on.contains(&c.address) {
@@ -135,12 +135,11 @@ fn op_graph(plan: &Plan) -> Result<(Vec<Op>, Graph)> {
                     // being changed to use something else.
                     if let Some(y) = find(&e.address, OpKind::Delete) {
                         g.depend(x, y);
-                    } else if !recreated_after {
-                        if let Some(y) =
-                            find(&e.address, OpKind::Update).or_else(|| find(&e.address, OpKind::Create))
-                        {
-                            g.depend(x, y);
-                        }
+                    } else if !recreated_after
+                        && let Some(y) = find(&e.address, OpKind::Update)
+                            .or_else(|| find(&e.address, OpKind::Create))
+                    {
+                        g.depend(x, y);
                     }
                 }
             }
@@ -226,13 +225,16 @@ impl<S: crate::state::StateStore> Executor<'_, S> {
             if c.action == Action::Delete {
                 continue;
             }
-            let entry = state.resources.entry(c.address.clone()).or_insert_with(|| StateEntry {
-                kind: c.kind.clone(),
-                spec: Some(before.clone()),
-                outputs: outputs.clone(),
-                depends_on: c.prior_depends_on.clone(),
-                protected: c.protected,
-            });
+            let entry = state
+                .resources
+                .entry(c.address.clone())
+                .or_insert_with(|| StateEntry {
+                    kind: c.kind.clone(),
+                    spec: Some(before.clone()),
+                    outputs: outputs.clone(),
+                    depends_on: c.prior_depends_on.clone(),
+                    protected: c.protected,
+                });
             if entry.outputs != *outputs || c.action == Action::NoOp {
                 entry.outputs = outputs.clone();
                 if c.action == Action::NoOp {
@@ -297,7 +299,8 @@ impl<S: crate::state::StateStore> Executor<'_, S> {
                         Err(e) => (Err(e), None),
                         Ok(p) => {
                             let spec = p.spec.clone();
-                            let r = run_op(&*kind, &providers, op_kind, p, &cx, &retry, &*events).await;
+                            let r =
+                                run_op(&*kind, &providers, op_kind, p, &cx, &retry, &*events).await;
                             (r, spec)
                         }
                     };
@@ -425,7 +428,10 @@ impl<S: crate::state::StateStore> Executor<'_, S> {
         let known = |a: &Address| state.resources.get(a).map(|e| e.outputs.clone());
         match op.kind {
             OpKind::Create | OpKind::Update => {
-                let after = c.after.as_ref().ok_or_else(|| internal("the plan has no desired spec"))?;
+                let after = c
+                    .after
+                    .as_ref()
+                    .ok_or_else(|| internal("the plan has no desired spec"))?;
                 let spec = resolve(after, &known);
                 if has_unknown(&spec) {
                     let missing: Vec<String> =

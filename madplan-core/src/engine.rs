@@ -12,7 +12,7 @@ use crate::env::{Environment, resolve};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventSink, TracingEvents};
 use crate::plan::{Action, Plan, make_plan};
-use crate::registry::{ErasedKind, FoundValue};
+use crate::registry::FoundValue;
 use crate::state::{LockInfo, State, StateStore};
 
 /// Runs plan, apply, destroy and refresh for one environment against one
@@ -108,17 +108,17 @@ impl<S: StateStore> Engine<S> {
     /// Reads the state, checking that it belongs to this environment.
     pub async fn load_state(&self) -> Result<Option<State>> {
         let state = self.store.load().await?;
-        if let Some(s) = &state {
-            if s.environment != self.env.name() {
-                return Err(Error::state(
-                    &self.store.location(),
-                    format!(
-                        "it belongs to the environment {:?}, not {:?}; point --state at the right file",
-                        s.environment,
-                        self.env.name()
-                    ),
-                ));
-            }
+        if let Some(s) = &state
+            && s.environment != self.env.name()
+        {
+            return Err(Error::state(
+                &self.store.location(),
+                format!(
+                    "it belongs to the environment {:?}, not {:?}; point --state at the right file",
+                    s.environment,
+                    self.env.name()
+                ),
+            ));
         }
         Ok(state)
     }
@@ -142,8 +142,7 @@ impl<S: StateStore> Engine<S> {
     /// Reads every kind the environment or its state uses, one refresh per
     /// kind, kinds in parallel within each provider's budget.
     async fn refresh_all(&self, state: Option<&State>) -> Result<HashMap<Address, FoundValue>> {
-        let mut per_kind: BTreeMap<&str, (Arc<dyn ErasedKind>, Vec<(Address, Value)>)> =
-            BTreeMap::new();
+        let mut per_kind = crate::registry::ByKind::new();
         for n in &self.env.nodes {
             per_kind
                 .entry(n.kind.kind())
@@ -226,7 +225,9 @@ impl<S: StateStore> Engine<S> {
     /// Applies `plan` under the lock, exactly as it was made; refuses if the
     /// state changed since.
     pub async fn apply(&self, plan: &Plan) -> Result<ApplyReport> {
-        let guard = self.lock(if plan.destroy { "destroy" } else { "apply" }).await?;
+        let guard = self
+            .lock(if plan.destroy { "destroy" } else { "apply" })
+            .await?;
         let result = self.apply_locked(plan, &guard).await;
         let released = guard.release().await;
         let report = result?;
@@ -246,7 +247,8 @@ impl<S: StateStore> Engine<S> {
         let state = self.load_state().await?;
         match (&state, plan.lineage, plan.serial) {
             (None, None, _) => {}
-            (Some(s), Some(lineage), Some(serial)) if s.lineage == lineage && s.serial == serial => {}
+            (Some(s), Some(lineage), Some(serial))
+                if s.lineage == lineage && s.serial == serial => {}
             (Some(s), _, _) => {
                 return Err(Error::StalePlan(format!(
                     "the state is now at serial {} of lineage {}, the plan was made at {}",
@@ -257,7 +259,9 @@ impl<S: StateStore> Engine<S> {
                 )));
             }
             (None, Some(_), _) => {
-                return Err(Error::StalePlan("the state it was made against is gone".into()));
+                return Err(Error::StalePlan(
+                    "the state it was made against is gone".into(),
+                ));
             }
         }
         let state = state.unwrap_or_else(|| State::new(self.env.name()));

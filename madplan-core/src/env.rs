@@ -98,8 +98,12 @@ impl Environment {
 
     /// Adds a resource named `name` and returns its typed handle.
     pub fn add<R: Resource>(&mut self, name: &str, spec: R) -> Ref<R> {
+        let taken = self.index.contains_key(&Address::new(R::KIND, name));
         let r = self.reserve::<R>(name);
-        self.define(&r, spec);
+        // A duplicate is reported by reserve; the first spec stays.
+        if !taken {
+            self.define(&r, spec);
+        }
         r
     }
 
@@ -236,8 +240,10 @@ impl Environment {
         let (g, ref_problems) = self.dependency_graph();
         problems.extend(ref_problems);
         if let Err(cycle) = g.topo_order() {
-            let mut names: Vec<String> =
-                cycle.iter().map(|&i| self.nodes[i].address.to_string()).collect();
+            let mut names: Vec<String> = cycle
+                .iter()
+                .map(|&i| self.nodes[i].address.to_string())
+                .collect();
             names.push(names[0].clone());
             problems.push(Problem {
                 address: Some(self.nodes[cycle[0]].address.clone()),
@@ -273,8 +279,7 @@ impl Environment {
             environment: &self.name,
             specs: &specs,
         };
-        let mut by_kind: BTreeMap<&str, (Arc<dyn ErasedKind>, Vec<(Address, Value)>)> =
-            BTreeMap::new();
+        let mut by_kind = crate::registry::ByKind::new();
         for n in &self.nodes {
             let Some(spec) = &n.spec else { continue };
             n.kind.validate(&n.address, spec, &cx, &mut problems);
@@ -303,7 +308,10 @@ impl Environment {
         }
         for (i, n) in self.nodes.iter().enumerate() {
             for &d in g.deps(i) {
-                out.push_str(&format!("  \"{}\" -> \"{}\";\n", n.address, self.nodes[d].address));
+                out.push_str(&format!(
+                    "  \"{}\" -> \"{}\";\n",
+                    n.address, self.nodes[d].address
+                ));
             }
         }
         out.push_str("}\n");

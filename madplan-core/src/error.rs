@@ -46,7 +46,9 @@ fn code_suffix(code: &Option<String>) -> String {
 }
 
 fn request_suffix(id: &Option<String>) -> String {
-    id.as_ref().map(|c| format!(" (request id {c})")).unwrap_or_default()
+    id.as_ref()
+        .map(|c| format!(" (request id {c})"))
+        .unwrap_or_default()
 }
 
 impl ProviderError {

@@ -73,7 +73,11 @@ impl EventSink for TracingEvents {
             Event::Failed { address, error, .. } => {
                 tracing::error!(%address, %error, "operation failed");
             }
-            Event::Retrying { address, error, wait } => {
+            Event::Retrying {
+                address,
+                error,
+                wait,
+            } => {
                 tracing::warn!(%address, %error, ?wait, "retrying");
             }
             other => tracing::info!(event = ?other),

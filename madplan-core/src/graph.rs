@@ -70,9 +70,7 @@ impl Graph {
     fn find_cycle(&self, indegree: &[usize]) -> Vec<usize> {
         // Every node left with a positive in-degree lies on or behind a cycle;
         // walking dependencies among them must revisit a node.
-        let start = (0..self.deps.len())
-            .find(|&i| indegree[i] > 0)
-            .unwrap_or(0);
+        let start = (0..self.deps.len()).find(|&i| indegree[i] > 0).unwrap_or(0);
         let mut seen = vec![usize::MAX; self.deps.len()];
         let mut path = Vec::new();
         let mut cur = start;

@@ -137,7 +137,9 @@ pub struct Summary {
 impl Plan {
     /// Whether applying it would change anything.
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action != Action::NoOp || c.adopt)
+        self.changes
+            .iter()
+            .any(|c| c.action != Action::NoOp || c.adopt)
     }
 
     /// How many resources each action touches.
@@ -158,7 +160,9 @@ impl Plan {
 
     /// The change for `address`.
     pub fn change(&self, address: &str) -> Option<&ResourceChange> {
-        self.changes.iter().find(|c| c.address.to_string() == address)
+        self.changes
+            .iter()
+            .find(|c| c.address.to_string() == address)
     }
 
     /// The plan as pretty JSON (the `--json` output and the saved-plan file).
@@ -203,7 +207,11 @@ impl Plan {
         for c in self.changes.iter().filter(|c| c.action != Action::NoOp) {
             render_change(&mut out, c);
         }
-        for c in self.changes.iter().filter(|c| c.action == Action::NoOp && c.adopt) {
+        for c in self
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::NoOp && c.adopt)
+        {
             let _ = writeln!(
                 out,
                 "  # {} exists (found by its address tag) and will be recorded in state\n",
@@ -246,7 +254,10 @@ fn render_change(out: &mut String, c: &ResourceChange) {
                 .filter(|f| f.forces_replacement)
                 .map(|f| f.field.as_str())
                 .collect();
-            format!("must be replaced ({} forces replacement)", forcing.join(", "))
+            format!(
+                "must be replaced ({} forces replacement)",
+                forcing.join(", ")
+            )
         }
         Action::Delete => "will be destroyed".to_string(),
         Action::NoOp => "is unchanged".to_string(),
@@ -467,10 +478,14 @@ pub(crate) fn make_plan(
                     address: address.clone(),
                     kind: entry.kind.clone(),
                     action: Action::Delete,
-                    reason: live.is_none().then(|| "already gone; it is only dropped from state".into()),
+                    reason: live
+                        .is_none()
+                        .then(|| "already gone; it is only dropped from state".into()),
                     before: live.map(|l| l.spec.clone()).or_else(|| entry.spec.clone()),
                     after: None,
-                    prior_outputs: Some(live.map_or_else(|| entry.outputs.clone(), |l| l.outputs.clone())),
+                    prior_outputs: Some(
+                        live.map_or_else(|| entry.outputs.clone(), |l| l.outputs.clone()),
+                    ),
                     fields: Vec::new(),
                     depends_on: Vec::new(),
                     prior_depends_on: entry.depends_on.clone(),
@@ -532,7 +547,9 @@ fn delete_order(mut doomed: Vec<ResourceChange>) -> Vec<ResourceChange> {
             }
         }
     }
-    let order = g.topo_order().unwrap_or_else(|_| (0..doomed.len()).collect());
+    let order = g
+        .topo_order()
+        .unwrap_or_else(|_| (0..doomed.len()).collect());
     let mut slots: Vec<Option<ResourceChange>> = doomed.drain(..).map(Some).collect();
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
@@ -547,8 +564,14 @@ mod tests {
         let before = json!({"cidr": "10.0.0.0/16", "dns": true, "tags": {"a": "1"}, "desired": 3});
         let after = json!({"cidr": "10.1.0.0/16", "dns": true, "tags": {"a": "2"}, "desired": 5, "extra": 1});
         let d = diff(&before, &after, &["cidr"], &["desired"]);
-        let fields: Vec<_> = d.iter().map(|f| (f.field.as_str(), f.forces_replacement)).collect();
-        assert_eq!(fields, vec![("cidr", true), ("extra", false), ("tags", false)]);
+        let fields: Vec<_> = d
+            .iter()
+            .map(|f| (f.field.as_str(), f.forces_replacement))
+            .collect();
+        assert_eq!(
+            fields,
+            vec![("cidr", true), ("extra", false), ("tags", false)]
+        );
     }
 
     #[test]

@@ -15,10 +15,12 @@ use serde_json::Value;
 
 use crate::address::Address;
 use crate::error::{ErrorClass, Problem, ProviderError};
-use crate::resource::{
-    Observed, OpCx, Provider, RefreshCx, Replacement, Resource, Tracked,
-};
+use crate::resource::{Observed, OpCx, Provider, RefreshCx, Replacement, Resource, Tracked};
 use crate::validate::ValidateCx;
+
+/// Resources of one kind, gathered for a kind-wide call.
+pub(crate) type ByKind<'a> =
+    std::collections::BTreeMap<&'a str, (Arc<dyn ErasedKind>, Vec<(Address, Value)>)>;
 
 pub(crate) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -39,7 +41,13 @@ pub(crate) trait ErasedKind: Send + Sync {
     fn externally_owned(&self) -> &'static [&'static str];
     fn replacement(&self) -> Replacement;
     fn normalize(&self, address: &Address, spec: &Value) -> Result<Value, ProviderError>;
-    fn validate(&self, address: &Address, spec: &Value, cx: &ValidateCx<'_>, out: &mut Vec<Problem>);
+    fn validate(
+        &self,
+        address: &Address,
+        spec: &Value,
+        cx: &ValidateCx<'_>,
+        out: &mut Vec<Problem>,
+    );
     fn validate_kind(&self, all: &[(Address, Value)], cx: &ValidateCx<'_>, out: &mut Vec<Problem>);
     fn refresh<'a>(
         &'a self,
@@ -93,7 +101,7 @@ fn encode<T: Serialize>(what: &str, v: &T) -> Result<Value, ProviderError> {
 }
 
 impl<R: Resource> KindOf<R> {
-    fn provider<'a>(providers: &'a Providers) -> Result<&'a R::Provider, ProviderError> {
+    fn provider(providers: &Providers) -> Result<&R::Provider, ProviderError> {
         providers.get::<R::Provider>().ok_or_else(|| {
             ProviderError::new(
                 "madplan",
@@ -130,7 +138,13 @@ impl<R: Resource> ErasedKind for KindOf<R> {
         let typed: R = decode(&format!("spec of {address}"), spec.clone())?;
         encode("spec", &typed)
     }
-    fn validate(&self, address: &Address, spec: &Value, cx: &ValidateCx<'_>, out: &mut Vec<Problem>) {
+    fn validate(
+        &self,
+        address: &Address,
+        spec: &Value,
+        cx: &ValidateCx<'_>,
+        out: &mut Vec<Problem>,
+    ) {
         match serde_json::from_value::<R>(spec.clone()) {
             Ok(typed) => {
                 let mut found = Vec::new();
@@ -151,7 +165,11 @@ impl<R: Resource> ErasedKind for KindOf<R> {
     fn validate_kind(&self, all: &[(Address, Value)], cx: &ValidateCx<'_>, out: &mut Vec<Problem>) {
         let typed: Vec<(Address, R)> = all
             .iter()
-            .filter_map(|(a, v)| serde_json::from_value(v.clone()).ok().map(|r| (a.clone(), r)))
+            .filter_map(|(a, v)| {
+                serde_json::from_value(v.clone())
+                    .ok()
+                    .map(|r| (a.clone(), r))
+            })
             .collect();
         R::validate_kind(&typed, cx, out);
     }
@@ -260,13 +278,16 @@ pub struct Providers {
 
 impl Providers {
     pub(crate) fn insert<P: Provider>(&mut self, provider: P) {
-        self.concurrency.insert(P::NAME, provider.concurrency().max(1));
+        self.concurrency
+            .insert(P::NAME, provider.concurrency().max(1));
         self.map.insert(TypeId::of::<P>(), Arc::new(provider));
     }
 
     /// The registered provider of type `P`.
     pub fn get<P: Provider>(&self) -> Option<&P> {
-        self.map.get(&TypeId::of::<P>()).and_then(|p| p.downcast_ref::<P>())
+        self.map
+            .get(&TypeId::of::<P>())
+            .and_then(|p| p.downcast_ref::<P>())
     }
 
     pub(crate) fn has(&self, id: TypeId) -> bool {

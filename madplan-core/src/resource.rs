@@ -151,7 +151,10 @@ impl OpCx {
     }
 
     pub(crate) fn take_partial(&self) -> Option<serde_json::Value> {
-        self.partial.lock().unwrap_or_else(|e| e.into_inner()).take()
+        self.partial
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     /// Reports progress of a long operation (waiting for readiness).
@@ -170,9 +173,7 @@ impl OpCx {
 /// The engine serializes specs to compare them field by field with what
 /// [`Resource::refresh`] reads back, so the serialized form of a spec must
 /// be canonical: sets as sorted collections, defaults filled in.
-pub trait Resource:
-    Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static
-{
+pub trait Resource: Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The kind, `provider.kind`, e.g. `aws.vpc`.
     const KIND: &'static str;
     /// Top-level fields whose change cannot be applied in place.

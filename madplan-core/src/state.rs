@@ -159,7 +159,10 @@ impl LocalStateStore {
             Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
                 Error::state(
                     &self.location(),
-                    format!("lock file {} is unreadable: {e}", self.lock_path().display()),
+                    format!(
+                        "lock file {} is unreadable: {e}",
+                        self.lock_path().display()
+                    ),
                 )
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -187,7 +190,10 @@ impl StateStore for LocalStateStore {
             Err(e) => return Err(Error::state_io(&self.location(), "reading", e)),
         };
         let state: State = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::state(&self.location(), format!("not a madplan state document: {e}"))
+            Error::state(
+                &self.location(),
+                format!("not a madplan state document: {e}"),
+            )
         })?;
         if state.format_version > STATE_FORMAT_VERSION {
             return Err(Error::state(
@@ -237,10 +243,7 @@ impl StateStore for LocalStateStore {
                 let holder = self.read_lock()?.ok_or_else(|| {
                     Error::state(&loc, "the lock was released while being read; try again")
                 })?;
-                return Err(Error::Locked {
-                    store: loc,
-                    holder,
-                });
+                return Err(Error::Locked { store: loc, holder });
             }
             Err(e) => return Err(Error::state_io(&loc, "taking the lock", e)),
         };

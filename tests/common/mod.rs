@@ -54,7 +54,10 @@ pub fn unique(prefix: &str) -> String {
 
 fn uuid_like() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("{:x}{:x}", nanos & 0xffff_ffff, std::process::id())
 }
 
@@ -66,7 +69,11 @@ pub async fn run(
     args: &[&str],
 ) -> (Result<i32, madplan::Error>, Captured) {
     let (console, captured) = Console::captured();
-    let mut argv = vec!["madplan".to_string(), "--state".into(), state.display().to_string()];
+    let mut argv = vec![
+        "madplan".to_string(),
+        "--state".into(),
+        state.display().to_string(),
+    ];
     argv.extend(args.iter().map(|s| s.to_string()));
     (execute(env, argv, &console).await, captured)
 }

@@ -3,9 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{IcmpTypeCode, ResourceType, RuleAction};
-use madplan_core::{IntoInput, 
-    Cidr, Found, Input, Observed, OpCx, Problem, ProviderError, RefreshCx, Resource, ValidateCx,
-    problem,
+use madplan_core::{
+    Cidr, Found, Input, IntoInput, Observed, OpCx, Problem, ProviderError, RefreshCx, Resource,
+    ValidateCx, problem,
 };
 use serde::{Deserialize, Serialize};
 use typed_builder::TypedBuilder;
@@ -44,13 +44,39 @@ pub struct AclEntry {
 
 impl AclEntry {
     /// An inbound entry.
-    pub fn ingress(rule_number: i32, action: AclAction, protocol: Protocol, ports: Option<PortRange>, cidr: impl Into<Cidr>) -> Self {
-        Self { egress: false, rule_number, action, protocol, ports, cidr: cidr.into() }
+    pub fn ingress(
+        rule_number: i32,
+        action: AclAction,
+        protocol: Protocol,
+        ports: Option<PortRange>,
+        cidr: impl Into<Cidr>,
+    ) -> Self {
+        Self {
+            egress: false,
+            rule_number,
+            action,
+            protocol,
+            ports,
+            cidr: cidr.into(),
+        }
     }
 
     /// An outbound entry.
-    pub fn egress(rule_number: i32, action: AclAction, protocol: Protocol, ports: Option<PortRange>, cidr: impl Into<Cidr>) -> Self {
-        Self { egress: true, rule_number, action, protocol, ports, cidr: cidr.into() }
+    pub fn egress(
+        rule_number: i32,
+        action: AclAction,
+        protocol: Protocol,
+        ports: Option<PortRange>,
+        cidr: impl Into<Cidr>,
+    ) -> Self {
+        Self {
+            egress: true,
+            rule_number,
+            action,
+            protocol,
+            ports,
+            cidr: cidr.into(),
+        }
     }
 }
 
@@ -96,7 +122,12 @@ async fn add_entry(aws: &Aws, acl: &str, e: &AclEntry) -> Result<(), ProviderErr
         })
         .cidr_block(e.cidr.as_str());
     if let Some(p) = e.ports {
-        call = call.port_range(aws_sdk_ec2::types::PortRange::builder().from(p.from).to(p.to).build());
+        call = call.port_range(
+            aws_sdk_ec2::types::PortRange::builder()
+                .from(p.from)
+                .to(p.to)
+                .build(),
+        );
     }
     if e.protocol == Protocol::Icmp {
         call = call.icmp_type_code(IcmpTypeCode::builder().code(-1).r#type(-1).build());
@@ -122,7 +153,11 @@ async fn remove_entry(aws: &Aws, acl: &str, e: &AclEntry) -> Result<(), Provider
 }
 
 /// Moves each subnet's ACL association to `acl`.
-async fn move_subnets(aws: &Aws, subnets: &BTreeSet<SubnetId>, acl: &str) -> Result<(), ProviderError> {
+async fn move_subnets(
+    aws: &Aws,
+    subnets: &BTreeSet<SubnetId>,
+    acl: &str,
+) -> Result<(), ProviderError> {
     if subnets.is_empty() {
         return Ok(());
     }
@@ -137,7 +172,9 @@ async fn move_subnets(aws: &Aws, subnets: &BTreeSet<SubnetId>, acl: &str) -> Res
         .await
         .map_err(sdk_error)?;
     for a in current.network_acls().iter().flat_map(|n| n.associations()) {
-        let Some(subnet) = a.subnet_id() else { continue };
+        let Some(subnet) = a.subnet_id() else {
+            continue;
+        };
         if !subnets.contains(&SubnetId(subnet.to_string())) || a.network_acl_id() == Some(acl) {
             continue;
         }
@@ -172,7 +209,9 @@ async fn default_acl(aws: &Aws, vpc: &str) -> Result<String, ProviderError> {
 }
 
 fn subnet_ids(set: &BTreeSet<Input<SubnetId>>) -> Result<BTreeSet<SubnetId>, ProviderError> {
-    set.iter().map(|s| s.get().cloned().map_err(unresolved)).collect()
+    set.iter()
+        .map(|s| s.get().cloned().map_err(unresolved))
+        .collect()
 }
 
 impl Resource for NetworkAcl {
@@ -208,17 +247,27 @@ impl Resource for NetworkAcl {
             match (e.protocol.has_ports(), e.ports) {
                 (true, None) => problems.push(problem(
                     "entries",
-                    format!("entry {} needs a port range for {:?}", e.rule_number, e.protocol),
+                    format!(
+                        "entry {} needs a port range for {:?}",
+                        e.rule_number, e.protocol
+                    ),
                     None,
                 )),
                 (true, Some(p)) => {
                     if let Some(m) = p.problem() {
-                        problems.push(problem("entries", format!("entry {}: {m}", e.rule_number), None));
+                        problems.push(problem(
+                            "entries",
+                            format!("entry {}: {m}", e.rule_number),
+                            None,
+                        ));
                     }
                 }
                 (false, Some(_)) => problems.push(problem(
                     "entries",
-                    format!("entry {} takes no port range for {:?}", e.rule_number, e.protocol),
+                    format!(
+                        "entry {} takes no port range for {:?}",
+                        e.rule_number, e.protocol
+                    ),
                     None,
                 )),
                 (false, None) => {}
@@ -227,7 +276,11 @@ impl Resource for NetworkAcl {
     }
 
     async fn refresh(aws: &Aws, cx: &RefreshCx<Self>) -> Result<Vec<Found<Self>>, ProviderError> {
-        let tracked = cx.tracked.iter().map(|t| t.outputs.network_acl_id.0.clone()).collect();
+        let tracked = cx
+            .tracked
+            .iter()
+            .map(|t| t.outputs.network_acl_id.0.clone())
+            .collect();
         // `network-acl-id` is AWS's filter; moto 5.2 does not implement it,
         // so against moto an ACL whose tags were removed is not found again.
         let items = find_all(
@@ -250,7 +303,10 @@ impl Resource for NetworkAcl {
         .await?;
         let mut found = Vec::new();
         for n in items {
-            let id = n.network_acl_id().ok_or_else(|| missing("network ACL id"))?.to_string();
+            let id = n
+                .network_acl_id()
+                .ok_or_else(|| missing("network ACL id"))?
+                .to_string();
             let Some(address) = tags::owner(cx, n.tags(), |o| o.network_acl_id.0 == id) else {
                 continue;
             };
@@ -271,7 +327,10 @@ impl Resource for NetworkAcl {
                         protocol,
                         ports: if protocol.has_ports() {
                             e.port_range().and_then(|p| {
-                                Some(PortRange { from: p.from()?, to: p.to()? })
+                                Some(PortRange {
+                                    from: p.from()?,
+                                    to: p.to()?,
+                                })
                             })
                         } else {
                             None
@@ -365,7 +424,11 @@ impl Resource for NetworkAcl {
         Ok(prior.outputs.clone())
     }
 
-    async fn delete(outputs: &NetworkAclOutputs, aws: &Aws, _cx: &OpCx) -> Result<(), ProviderError> {
+    async fn delete(
+        outputs: &NetworkAclOutputs,
+        aws: &Aws,
+        _cx: &OpCx,
+    ) -> Result<(), ProviderError> {
         let id = outputs.network_acl_id.as_str();
         let described = aws
             .ec2()

@@ -53,23 +53,27 @@ pub fn two_tier(env: &mut Environment, spec: &TwoTierSpec) -> TwoTier {
     let mut private = Vec::new();
     for (zone, pub_cidr, priv_cidr) in &spec.zones {
         let suffix = zone.rsplit('-').next().unwrap_or(zone);
-        public.push(env.add(
-            &format!("public-{suffix}"),
-            Subnet::builder()
-                .vpc(&vpc)
-                .cidr(pub_cidr.clone())
-                .zone(zone.clone())
-                .public(true)
-                .build(),
-        ));
-        private.push(env.add(
-            &format!("private-{suffix}"),
-            Subnet::builder()
-                .vpc(&vpc)
-                .cidr(priv_cidr.clone())
-                .zone(zone.clone())
-                .build(),
-        ));
+        public.push(
+            env.add(
+                &format!("public-{suffix}"),
+                Subnet::builder()
+                    .vpc(&vpc)
+                    .cidr(pub_cidr.clone())
+                    .zone(zone.clone())
+                    .public(true)
+                    .build(),
+            ),
+        );
+        private.push(
+            env.add(
+                &format!("private-{suffix}"),
+                Subnet::builder()
+                    .vpc(&vpc)
+                    .cidr(priv_cidr.clone())
+                    .zone(zone.clone())
+                    .build(),
+            ),
+        );
     }
     let gateway = env.add("main", InternetGateway::builder().vpc(&vpc).build());
     let public_routes = env.add(
@@ -106,7 +110,10 @@ pub fn two_tier(env: &mut Environment, spec: &TwoTierSpec) -> TwoTier {
             .name(format!("{env_name}-app"))
             .description("Application: its port from the load balancer only")
             .vpc(&vpc)
-            .ingress([Rule::tcp(PortRange::port(spec.app_port), Peer::group(&lb_group))])
+            .ingress([Rule::tcp(
+                PortRange::port(spec.app_port),
+                Peer::group(&lb_group),
+            )])
             .build(),
     );
     let public_acl = env.add(
@@ -114,11 +121,35 @@ pub fn two_tier(env: &mut Environment, spec: &TwoTierSpec) -> TwoTier {
         NetworkAcl::builder()
             .vpc(&vpc)
             .entries([
-                AclEntry::ingress(100, AclAction::Allow, Protocol::Tcp, Some(PortRange::port(80)), "0.0.0.0/0"),
-                AclEntry::ingress(110, AclAction::Allow, Protocol::Tcp, Some(PortRange::port(443)), "0.0.0.0/0"),
+                AclEntry::ingress(
+                    100,
+                    AclAction::Allow,
+                    Protocol::Tcp,
+                    Some(PortRange::port(80)),
+                    "0.0.0.0/0",
+                ),
+                AclEntry::ingress(
+                    110,
+                    AclAction::Allow,
+                    Protocol::Tcp,
+                    Some(PortRange::port(443)),
+                    "0.0.0.0/0",
+                ),
                 // Replies to connections the instances opened.
-                AclEntry::ingress(120, AclAction::Allow, Protocol::Tcp, Some(PortRange::range(1024, 65535)), "0.0.0.0/0"),
-                AclEntry::ingress(130, AclAction::Allow, Protocol::All, None, spec.cidr.clone()),
+                AclEntry::ingress(
+                    120,
+                    AclAction::Allow,
+                    Protocol::Tcp,
+                    Some(PortRange::range(1024, 65535)),
+                    "0.0.0.0/0",
+                ),
+                AclEntry::ingress(
+                    130,
+                    AclAction::Allow,
+                    Protocol::All,
+                    None,
+                    spec.cidr.clone(),
+                ),
                 AclEntry::egress(100, AclAction::Allow, Protocol::All, None, "0.0.0.0/0"),
             ])
             .subnets(public.iter())

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::ResourceType;
-use madplan_core::{IntoInput, Found, Input, Observed, OpCx, ProviderError, RefreshCx, Resource};
+use madplan_core::{Found, Input, IntoInput, Observed, OpCx, ProviderError, RefreshCx, Resource};
 use serde::{Deserialize, Serialize};
 use typed_builder::TypedBuilder;
 
@@ -158,7 +158,11 @@ impl Resource for InternetGateway {
         Ok(prior.outputs.clone())
     }
 
-    async fn delete(outputs: &InternetGatewayOutputs, aws: &Aws, _cx: &OpCx) -> Result<(), ProviderError> {
+    async fn delete(
+        outputs: &InternetGatewayOutputs,
+        aws: &Aws,
+        _cx: &OpCx,
+    ) -> Result<(), ProviderError> {
         let id = outputs.internet_gateway_id.as_str();
         let described = aws
             .ec2()

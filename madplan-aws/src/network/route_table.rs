@@ -3,9 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{ResourceType, RouteOrigin};
-use madplan_core::{IntoInput, 
-    Cidr, Found, Input, Observed, OpCx, Problem, ProviderError, RefreshCx, Resource, ValidateCx,
-    problem,
+use madplan_core::{
+    Cidr, Found, Input, IntoInput, Observed, OpCx, Problem, ProviderError, RefreshCx, Resource,
+    ValidateCx, problem,
 };
 use serde::{Deserialize, Serialize};
 use typed_builder::TypedBuilder;
@@ -81,7 +81,9 @@ async fn add_route(aws: &Aws, rt: &str, r: &Route) -> Result<(), ProviderError> 
         .route_table_id(rt)
         .destination_cidr_block(r.destination.as_str());
     let call = match &r.target {
-        RouteTarget::InternetGateway(igw) => call.gateway_id(igw.get().map_err(unresolved)?.as_str()),
+        RouteTarget::InternetGateway(igw) => {
+            call.gateway_id(igw.get().map_err(unresolved)?.as_str())
+        }
     };
     call.send().await.map_err(sdk_error)?;
     Ok(())
@@ -163,7 +165,11 @@ impl Resource for RouteTable {
     }
 
     async fn refresh(aws: &Aws, cx: &RefreshCx<Self>) -> Result<Vec<Found<Self>>, ProviderError> {
-        let tracked = cx.tracked.iter().map(|t| t.outputs.route_table_id.0.clone()).collect();
+        let tracked = cx
+            .tracked
+            .iter()
+            .map(|t| t.outputs.route_table_id.0.clone())
+            .collect();
         let items = find_all(
             &cx.environment,
             tracked,
@@ -184,7 +190,10 @@ impl Resource for RouteTable {
         .await?;
         let mut found = Vec::new();
         for t in items {
-            let id = t.route_table_id().ok_or_else(|| missing("route table id"))?.to_string();
+            let id = t
+                .route_table_id()
+                .ok_or_else(|| missing("route table id"))?
+                .to_string();
             let Some(address) = tags::owner(cx, t.tags(), |o| o.route_table_id.0 == id) else {
                 continue;
             };
@@ -196,7 +205,10 @@ impl Resource for RouteTable {
                     let dest = r.destination_cidr_block()?;
                     let gw = r.gateway_id()?;
                     gw.starts_with("igw-").then(|| {
-                        Route::to_internet_gateway(dest, Input::Value(InternetGatewayId(gw.to_string())))
+                        Route::to_internet_gateway(
+                            dest,
+                            Input::Value(InternetGatewayId(gw.to_string())),
+                        )
                     })
                 })
                 .collect();
@@ -296,7 +308,11 @@ impl Resource for RouteTable {
         Ok(outputs)
     }
 
-    async fn delete(outputs: &RouteTableOutputs, aws: &Aws, _cx: &OpCx) -> Result<(), ProviderError> {
+    async fn delete(
+        outputs: &RouteTableOutputs,
+        aws: &Aws,
+        _cx: &OpCx,
+    ) -> Result<(), ProviderError> {
         for a in outputs.associations.values() {
             disassociate(aws, a).await?;
         }

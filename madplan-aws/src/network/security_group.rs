@@ -3,9 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
-use madplan_core::{IntoInput, 
-    Cidr, Found, Input, Observed, OpCx, Problem, ProviderError, RefreshCx, Resource, ValidateCx,
-    problem,
+use madplan_core::{
+    Cidr, Found, Input, IntoInput, Observed, OpCx, Problem, ProviderError, RefreshCx, Resource,
+    ValidateCx, problem,
 };
 use serde::{Deserialize, Serialize};
 use typed_builder::TypedBuilder;
@@ -131,7 +131,11 @@ impl Rule {
             )),
             (true, Some(p)) => {
                 if let Some(e) = p.problem() {
-                    problems.push(problem(field, e, Some("ports run from 0 to 65535, low to high")));
+                    problems.push(problem(
+                        field,
+                        e,
+                        Some("ports run from 0 to 65535, low to high"),
+                    ));
                 }
             }
             (false, None) => {}
@@ -234,11 +238,19 @@ enum Direction {
     Egress,
 }
 
-async fn authorize(aws: &Aws, id: &str, dir: Direction, rules: &[&Rule]) -> Result<(), ProviderError> {
+async fn authorize(
+    aws: &Aws,
+    id: &str,
+    dir: Direction,
+    rules: &[&Rule],
+) -> Result<(), ProviderError> {
     if rules.is_empty() {
         return Ok(());
     }
-    let perms = rules.iter().map(|r| r.to_permission()).collect::<Result<Vec<_>, _>>()?;
+    let perms = rules
+        .iter()
+        .map(|r| r.to_permission())
+        .collect::<Result<Vec<_>, _>>()?;
     match dir {
         Direction::Ingress => {
             aws.ec2()
@@ -266,7 +278,10 @@ async fn revoke(aws: &Aws, id: &str, dir: Direction, rules: &[&Rule]) -> Result<
     if rules.is_empty() {
         return Ok(());
     }
-    let perms = rules.iter().map(|r| r.to_permission()).collect::<Result<Vec<_>, _>>()?;
+    let perms = rules
+        .iter()
+        .map(|r| r.to_permission())
+        .collect::<Result<Vec<_>, _>>()?;
     match dir {
         Direction::Ingress => {
             aws.ec2()
@@ -312,13 +327,25 @@ impl Resource for SecurityGroup {
 
     fn validate(&self, _cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         if self.name.is_empty() || self.name.len() > 255 {
-            problems.push(problem("name", "a group name has 1 to 255 characters", None));
+            problems.push(problem(
+                "name",
+                "a group name has 1 to 255 characters",
+                None,
+            ));
         }
         if self.name.starts_with("sg-") {
-            problems.push(problem("name", "a group name cannot start with \"sg-\"", None));
+            problems.push(problem(
+                "name",
+                "a group name cannot start with \"sg-\"",
+                None,
+            ));
         }
         if self.description.len() > 255 || !self.description.is_ascii() {
-            problems.push(problem("description", "a description has up to 255 ASCII characters", None));
+            problems.push(problem(
+                "description",
+                "a description has up to 255 ASCII characters",
+                None,
+            ));
         }
         for r in &self.ingress {
             r.check("ingress", problems);
@@ -389,14 +416,31 @@ impl Resource for SecurityGroup {
             .send()
             .await
             .map_err(sdk_error)?;
-        let id = out.group_id().ok_or_else(|| missing("group id"))?.to_string();
+        let id = out
+            .group_id()
+            .ok_or_else(|| missing("group id"))?
+            .to_string();
         let outputs = SecurityGroupOutputs {
             security_group_id: SecurityGroupId(id.clone()),
         };
         cx.created(&outputs);
-        reconcile(aws, &id, Direction::Ingress, &BTreeSet::new(), &self.ingress).await?;
+        reconcile(
+            aws,
+            &id,
+            Direction::Ingress,
+            &BTreeSet::new(),
+            &self.ingress,
+        )
+        .await?;
         // AWS gives every new group an allow-all egress rule.
-        reconcile(aws, &id, Direction::Egress, &allow_all_egress(), &self.egress).await?;
+        reconcile(
+            aws,
+            &id,
+            Direction::Egress,
+            &allow_all_egress(),
+            &self.egress,
+        )
+        .await?;
         Ok(outputs)
     }
 
@@ -409,7 +453,14 @@ impl Resource for SecurityGroup {
     ) -> Result<SecurityGroupOutputs, ProviderError> {
         let id = prior.outputs.security_group_id.as_str();
         if changed.iter().any(|c| c == "ingress") {
-            reconcile(aws, id, Direction::Ingress, &prior.spec.ingress, &self.ingress).await?;
+            reconcile(
+                aws,
+                id,
+                Direction::Ingress,
+                &prior.spec.ingress,
+                &self.ingress,
+            )
+            .await?;
         }
         if changed.iter().any(|c| c == "egress") {
             reconcile(aws, id, Direction::Egress, &prior.spec.egress, &self.egress).await?;
@@ -420,7 +471,11 @@ impl Resource for SecurityGroup {
         Ok(prior.outputs.clone())
     }
 
-    async fn delete(outputs: &SecurityGroupOutputs, aws: &Aws, _cx: &OpCx) -> Result<(), ProviderError> {
+    async fn delete(
+        outputs: &SecurityGroupOutputs,
+        aws: &Aws,
+        _cx: &OpCx,
+    ) -> Result<(), ProviderError> {
         aws.ec2()
             .delete_security_group()
             .group_id(outputs.security_group_id.as_str())

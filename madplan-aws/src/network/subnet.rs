@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
-use madplan_core::{IntoInput, 
-    Address, Cidr, Found, Input, Observed, OpCx, Problem, ProviderError, RefreshCx, Resource,
-    ValidateCx, problem,
+use madplan_core::{
+    Address, Cidr, Found, Input, IntoInput, Observed, OpCx, Problem, ProviderError, RefreshCx,
+    Resource, ValidateCx, problem,
 };
 use serde::{Deserialize, Serialize};
 use typed_builder::TypedBuilder;
@@ -64,14 +64,21 @@ impl Resource for Subnet {
     fn validate(&self, cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         let net = check_block("cidr", &self.cidr, problems);
         if self.zone.trim().is_empty() {
-            problems.push(problem("zone", "the availability zone is empty", Some("e.g. us-east-1a")));
+            problems.push(problem(
+                "zone",
+                "the availability zone is empty",
+                Some("e.g. us-east-1a"),
+            ));
         }
         if let (Some(net), Some((vpc_address, vpc))) = (net, cx.referenced::<Vpc, _>(&self.vpc)) {
             if let Ok(vpc_net) = vpc.cidr.parse() {
                 if !madplan_core::net::contains(&vpc_net, &net) {
                     problems.push(problem(
                         "cidr",
-                        format!("{} is not inside {vpc_address}'s block {}", self.cidr, vpc.cidr),
+                        format!(
+                            "{} is not inside {vpc_address}'s block {}",
+                            self.cidr, vpc.cidr
+                        ),
                         Some("pick a block within the VPC's"),
                     ));
                 }
@@ -90,7 +97,10 @@ impl Resource for Subnet {
                         problems.push(Problem {
                             address: Some(b.clone()),
                             field: Some("cidr".into()),
-                            message: format!("{} overlaps {a}'s block {} in the same VPC", t.cidr, s.cidr),
+                            message: format!(
+                                "{} overlaps {a}'s block {} in the same VPC",
+                                t.cidr, s.cidr
+                            ),
                             hint: Some("give every subnet of a VPC its own block".into()),
                         });
                     }
@@ -100,22 +110,35 @@ impl Resource for Subnet {
     }
 
     async fn refresh(aws: &Aws, cx: &RefreshCx<Self>) -> Result<Vec<Found<Self>>, ProviderError> {
-        let tracked = cx.tracked.iter().map(|t| t.outputs.subnet_id.0.clone()).collect();
-        let items = find_all(&cx.environment, tracked, "subnet-id", |s: &aws_sdk_ec2::types::Subnet| s.subnet_id(), |filters| async move {
-            aws.ec2()
-                .describe_subnets()
-                .set_filters(Some(filters))
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(sdk_error)
-        })
+        let tracked = cx
+            .tracked
+            .iter()
+            .map(|t| t.outputs.subnet_id.0.clone())
+            .collect();
+        let items = find_all(
+            &cx.environment,
+            tracked,
+            "subnet-id",
+            |s: &aws_sdk_ec2::types::Subnet| s.subnet_id(),
+            |filters| async move {
+                aws.ec2()
+                    .describe_subnets()
+                    .set_filters(Some(filters))
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .try_collect()
+                    .await
+                    .map_err(sdk_error)
+            },
+        )
         .await?;
         let mut found = Vec::new();
         for s in items {
-            let id = s.subnet_id().ok_or_else(|| missing("subnet id"))?.to_string();
+            let id = s
+                .subnet_id()
+                .ok_or_else(|| missing("subnet id"))?
+                .to_string();
             let Some(address) = tags::owner(cx, s.tags(), |o| o.subnet_id.0 == id) else {
                 continue;
             };
@@ -153,7 +176,11 @@ impl Resource for Subnet {
             .map_err(sdk_error)?;
         let s = out.subnet().ok_or_else(|| missing("subnet"))?;
         let outputs = SubnetOutputs {
-            subnet_id: SubnetId(s.subnet_id().ok_or_else(|| missing("subnet id"))?.to_string()),
+            subnet_id: SubnetId(
+                s.subnet_id()
+                    .ok_or_else(|| missing("subnet id"))?
+                    .to_string(),
+            ),
             arn: s.subnet_arn().unwrap_or_default().to_string(),
         };
         cx.created(&outputs);

@@ -37,7 +37,11 @@ pub struct VpcOutputs {
     pub vpc_id: VpcId,
 }
 
-pub(crate) fn check_block(field: &str, cidr: &Cidr, problems: &mut Vec<Problem>) -> Option<ipnet::Ipv4Net> {
+pub(crate) fn check_block(
+    field: &str,
+    cidr: &Cidr,
+    problems: &mut Vec<Problem>,
+) -> Option<ipnet::Ipv4Net> {
     match cidr.parse() {
         Ok(net) if (16..=28).contains(&net.prefix_len()) => Some(net),
         Ok(net) => {
@@ -71,7 +75,12 @@ async fn read_attr(aws: &Aws, id: &str, attr: VpcAttributeName) -> Result<bool, 
     Ok(v.and_then(AttributeBooleanValue::value).unwrap_or(false))
 }
 
-async fn set_attr(aws: &Aws, id: &str, attr: VpcAttributeName, on: bool) -> Result<(), ProviderError> {
+async fn set_attr(
+    aws: &Aws,
+    id: &str,
+    attr: VpcAttributeName,
+    on: bool,
+) -> Result<(), ProviderError> {
     let v = AttributeBooleanValue::builder().value(on).build();
     let call = aws.ec2().modify_vpc_attribute().vpc_id(id);
     let call = match attr {
@@ -100,18 +109,28 @@ impl Resource for Vpc {
     }
 
     async fn refresh(aws: &Aws, cx: &RefreshCx<Self>) -> Result<Vec<Found<Self>>, ProviderError> {
-        let tracked = cx.tracked.iter().map(|t| t.outputs.vpc_id.0.clone()).collect();
-        let vpcs = find_all(&cx.environment, tracked, "vpc-id", |v: &aws_sdk_ec2::types::Vpc| v.vpc_id(), |filters| async move {
-            aws.ec2()
-                .describe_vpcs()
-                .set_filters(Some(filters))
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(sdk_error)
-        })
+        let tracked = cx
+            .tracked
+            .iter()
+            .map(|t| t.outputs.vpc_id.0.clone())
+            .collect();
+        let vpcs = find_all(
+            &cx.environment,
+            tracked,
+            "vpc-id",
+            |v: &aws_sdk_ec2::types::Vpc| v.vpc_id(),
+            |filters| async move {
+                aws.ec2()
+                    .describe_vpcs()
+                    .set_filters(Some(filters))
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .try_collect()
+                    .await
+                    .map_err(sdk_error)
+            },
+        )
         .await?;
         let mut found = Vec::new();
         for v in vpcs {
@@ -153,7 +172,9 @@ impl Resource for Vpc {
             .and_then(|v| v.vpc_id())
             .ok_or_else(|| missing("VPC id"))?
             .to_string();
-        let outputs = VpcOutputs { vpc_id: VpcId(id.clone()) };
+        let outputs = VpcOutputs {
+            vpc_id: VpcId(id.clone()),
+        };
         cx.created(&outputs);
         // New VPCs have DNS support on and host names off.
         if !self.dns_support {
@@ -179,7 +200,13 @@ impl Resource for Vpc {
             set_attr(aws, id, VpcAttributeName::EnableDnsSupport, true).await?;
         }
         if changed.iter().any(|c| c == "dns_hostnames") {
-            set_attr(aws, id, VpcAttributeName::EnableDnsHostnames, self.dns_hostnames).await?;
+            set_attr(
+                aws,
+                id,
+                VpcAttributeName::EnableDnsHostnames,
+                self.dns_hostnames,
+            )
+            .await?;
         }
         if changed.iter().any(|c| c == "dns_support") && !self.dns_support {
             set_attr(aws, id, VpcAttributeName::EnableDnsSupport, false).await?;
