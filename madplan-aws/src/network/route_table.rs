@@ -152,14 +152,14 @@ impl Resource for RouteTable {
             }
         }
         for s in &self.subnets {
-            if let Some((address, subnet)) = cx.referenced::<Subnet, _>(s) {
-                if subnet.vpc != self.vpc {
-                    problems.push(problem(
-                        "subnets",
-                        format!("{address} is in another VPC than this route table"),
-                        Some("associate route tables only with subnets of their own VPC"),
-                    ));
-                }
+            if let Some((address, subnet)) = cx.referenced::<Subnet, _>(s)
+                && subnet.vpc != self.vpc
+            {
+                problems.push(problem(
+                    "subnets",
+                    format!("{address} is in another VPC than this route table"),
+                    Some("associate route tables only with subnets of their own VPC"),
+                ));
             }
         }
     }

@@ -140,10 +140,10 @@ impl Rule {
             }
             (false, None) => {}
         }
-        if let Peer::Cidr(c) = &self.peer {
-            if let Err(e) = c.parse() {
-                problems.push(problem(field, e, None));
-            }
+        if let Peer::Cidr(c) = &self.peer
+            && let Err(e) = c.parse()
+        {
+            problems.push(problem(field, e, None));
         }
     }
 

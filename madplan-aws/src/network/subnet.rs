@@ -70,19 +70,18 @@ impl Resource for Subnet {
                 Some("e.g. us-east-1a"),
             ));
         }
-        if let (Some(net), Some((vpc_address, vpc))) = (net, cx.referenced::<Vpc, _>(&self.vpc)) {
-            if let Ok(vpc_net) = vpc.cidr.parse() {
-                if !madplan_core::net::contains(&vpc_net, &net) {
-                    problems.push(problem(
-                        "cidr",
-                        format!(
-                            "{} is not inside {vpc_address}'s block {}",
-                            self.cidr, vpc.cidr
-                        ),
-                        Some("pick a block within the VPC's"),
-                    ));
-                }
-            }
+        if let (Some(net), Some((vpc_address, vpc))) = (net, cx.referenced::<Vpc, _>(&self.vpc))
+            && let Ok(vpc_net) = vpc.cidr.parse()
+            && !madplan_core::net::contains(&vpc_net, &net)
+        {
+            problems.push(problem(
+                "cidr",
+                format!(
+                    "{} is not inside {vpc_address}'s block {}",
+                    self.cidr, vpc.cidr
+                ),
+                Some("pick a block within the VPC's"),
+            ));
         }
     }
 
@@ -92,18 +91,18 @@ impl Resource for Subnet {
                 if s.vpc != t.vpc {
                     continue;
                 }
-                if let (Ok(x), Ok(y)) = (s.cidr.parse(), t.cidr.parse()) {
-                    if madplan_core::net::overlaps(&x, &y) {
-                        problems.push(Problem {
-                            address: Some(b.clone()),
-                            field: Some("cidr".into()),
-                            message: format!(
-                                "{} overlaps {a}'s block {} in the same VPC",
-                                t.cidr, s.cidr
-                            ),
-                            hint: Some("give every subnet of a VPC its own block".into()),
-                        });
-                    }
+                if let (Ok(x), Ok(y)) = (s.cidr.parse(), t.cidr.parse())
+                    && madplan_core::net::overlaps(&x, &y)
+                {
+                    problems.push(Problem {
+                        address: Some(b.clone()),
+                        field: Some("cidr".into()),
+                        message: format!(
+                            "{} overlaps {a}'s block {} in the same VPC",
+                            t.cidr, s.cidr
+                        ),
+                        hint: Some("give every subnet of a VPC its own block".into()),
+                    });
                 }
             }
         }
