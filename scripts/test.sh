@@ -11,9 +11,10 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 trap stop_emulators EXIT
 start_moto
 
+# Doc examples first, so that the suite's summary is the last thing printed.
+cargo test --workspace --doc --quiet
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --all-targets --no-fail-fast
 else
   cargo test --workspace --all-targets --no-fail-fast
 fi
-cargo test --workspace --doc
