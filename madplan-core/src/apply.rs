@@ -179,6 +179,7 @@ pub(crate) struct Executor<'a, S: crate::state::StateStore> {
     pub events: Arc<dyn EventSink>,
     pub options: &'a ApplyOptions,
     pub protected_in_env: &'a dyn Fn(&Address) -> bool,
+    pub secrets: Arc<std::collections::BTreeMap<String, secrecy::SecretString>>,
 }
 
 impl<S: crate::state::StateStore> Executor<'_, S> {
@@ -287,6 +288,7 @@ impl<S: crate::state::StateStore> Executor<'_, S> {
                 let address = c.address.clone();
                 let env_name = plan.environment.clone();
                 let op_kind = op.kind;
+                let secrets = self.secrets.clone();
                 running.spawn(async move {
                     let _permit = budget.acquire_owned().await;
                     events.event(&Event::Started {
@@ -294,7 +296,7 @@ impl<S: crate::state::StateStore> Executor<'_, S> {
                         action,
                     });
                     let started = Instant::now();
-                    let cx = OpCx::new(env_name, address.clone(), events.clone());
+                    let cx = OpCx::new(env_name, address.clone(), events.clone(), secrets);
                     let (result, spec) = match prepared {
                         Err(e) => (Err(e), None),
                         Ok(p) => {

@@ -273,6 +273,7 @@ impl<S: StateStore> Engine<S> {
             events: self.events.clone(),
             options: &self.options,
             protected_in_env: &protected,
+            secrets: self.env.secrets.clone(),
         };
         exec.run(plan, state).await
     }

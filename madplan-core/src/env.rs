@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -14,6 +15,7 @@ use crate::graph::Graph;
 use crate::input::{IntoInput, OutputRef, Ref, marker};
 use crate::registry::{ErasedKind, Kinds, Providers};
 use crate::resource::{Provider, Resource};
+use crate::secret::Secret;
 use crate::validate::ValidateCx;
 
 static NEXT_ENV_ID: AtomicU64 = AtomicU64::new(1);
@@ -37,6 +39,7 @@ pub struct Environment {
     pub(crate) kinds: Kinds,
     pub(crate) providers: Providers,
     pub(crate) exports: BTreeMap<String, Value>,
+    pub(crate) secrets: Arc<BTreeMap<String, SecretString>>,
 }
 
 impl std::fmt::Debug for Environment {
@@ -70,6 +73,7 @@ impl Environment {
             kinds: Kinds::default(),
             providers: Providers::default(),
             exports: BTreeMap::new(),
+            secrets: Arc::new(BTreeMap::new()),
         }
     }
 
@@ -179,6 +183,15 @@ impl Environment {
         }
     }
 
+    /// Gives the environment a secret, under `name`, and returns the
+    /// reference to put in specs. `version` is the operator's label for this
+    /// value (a date, a counter): change it when the value changes, so that
+    /// the plan updates what uses it.
+    pub fn secret(&mut self, name: &str, version: &str, value: SecretString) -> Secret {
+        Arc::make_mut(&mut self.secrets).insert(name.to_string(), value);
+        Secret::new(name, version)
+    }
+
     /// Exports a value under `name`, shown by the `output` command once
     /// known (e.g. a load balancer's DNS name):
     /// `env.export::<VpcId>("vpc_id", &vpc)`.
@@ -255,6 +268,22 @@ impl Environment {
                         .into(),
                 ),
             });
+        }
+        for n in &self.nodes {
+            let mut used = Vec::new();
+            if let Some(spec) = &n.spec {
+                crate::secret::names(spec, &mut used);
+            }
+            for name in used {
+                if !self.secrets.contains_key(&name) {
+                    problems.push(Problem {
+                        address: Some(n.address.clone()),
+                        field: None,
+                        message: format!("uses the secret {name:?}, which the environment was not given"),
+                        hint: Some("give it with Environment::secret".into()),
+                    });
+                }
+            }
         }
         let mut missing_providers = BTreeSet::new();
         for n in &self.nodes {

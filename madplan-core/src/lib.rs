@@ -18,6 +18,7 @@ pub mod net;
 pub mod plan;
 pub mod registry;
 pub mod resource;
+pub mod secret;
 pub mod state;
 pub mod validate;
 
@@ -35,5 +36,6 @@ pub use resource::{
     Found, Observed, OpCx, Provider, RefreshCx, Replacement, Resource, TAG_ADDRESS,
     TAG_ENVIRONMENT, Tracked,
 };
+pub use secret::Secret;
 pub use state::{LocalStateStore, LockInfo, State, StateEntry, StateStore};
 pub use validate::{ValidateCx, problem};

@@ -1,10 +1,12 @@
 //! The traits a provider crate implements: [`Provider`] once, [`Resource`]
 //! once per managed kind.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
+use secrecy::SecretString;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -12,6 +14,7 @@ use crate::address::Address;
 use crate::error::{Problem, ProviderError};
 use crate::events::{Event, EventSink};
 use crate::registry::Kinds;
+use crate::secret::Secret;
 use crate::validate::ValidateCx;
 
 /// The tag key under which every resource records its environment.
@@ -102,16 +105,37 @@ pub struct OpCx {
     address: Address,
     partial: Mutex<Option<serde_json::Value>>,
     events: Arc<dyn EventSink>,
+    secrets: Arc<BTreeMap<String, SecretString>>,
 }
 
 impl OpCx {
-    pub(crate) fn new(environment: String, address: Address, events: Arc<dyn EventSink>) -> Self {
+    pub(crate) fn new(
+        environment: String,
+        address: Address,
+        events: Arc<dyn EventSink>,
+        secrets: Arc<BTreeMap<String, SecretString>>,
+    ) -> Self {
         Self {
             environment,
             address,
             partial: Mutex::new(None),
             events,
+            secrets,
         }
+    }
+
+    /// The value of a secret the spec refers to. Never log or store it.
+    pub fn secret(&self, secret: &Secret) -> Result<&SecretString, ProviderError> {
+        self.secrets.get(secret.name()).ok_or_else(|| {
+            ProviderError::new(
+                "madplan",
+                crate::error::ErrorClass::Fatal,
+                format!(
+                    "the secret {:?} was not given to this environment; give it with Environment::secret",
+                    secret.name()
+                ),
+            )
+        })
     }
 
     /// The environment's name.

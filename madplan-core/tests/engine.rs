@@ -11,8 +11,9 @@ use madplan_core::plan::Action;
 use madplan_core::{
     ApplyOptions, Engine, Environment, Error, ErrorClass, Found, Input, Kinds, LocalStateStore,
     Observed, OpCx, Problem, Provider, ProviderError, RefreshCx, Resource, RetryPolicy, StateStore,
-    ValidateCx, problem,
+    Secret, ValidateCx, problem,
 };
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -44,6 +45,8 @@ struct TestProvider {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     delay: Duration,
+    /// Logins by address: (user, password as the API received it, version).
+    logins: Mutex<BTreeMap<String, (String, String, Secret)>>,
 }
 
 impl Provider for TestProvider {
@@ -53,6 +56,7 @@ impl Provider for TestProvider {
     }
     fn register(kinds: &mut Kinds) {
         kinds.register::<Thing>();
+        kinds.register::<Login>();
     }
 }
 
@@ -234,6 +238,7 @@ fn provider(api: MockThingApi, budget: usize) -> TestProvider {
         in_flight: AtomicUsize::new(0),
         max_in_flight: AtomicUsize::new(0),
         delay: Duration::from_millis(0),
+        logins: Mutex::default(),
     }
 }
 
@@ -706,4 +711,132 @@ async fn apply_fails_at_once_while_another_run_holds_the_lock() {
     assert!(world.lock().unwrap().log.is_empty());
     guard.release().await.unwrap();
     e.apply(&plan).await.unwrap();
+}
+
+/// A database login: its password is a secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Login {
+    user: String,
+    password: Secret,
+}
+
+impl Resource for Login {
+    const KIND: &'static str = "test.login";
+    type Provider = TestProvider;
+    type Outputs = ThingOutputs;
+
+    async fn refresh(p: &TestProvider, _cx: &RefreshCx<Self>) -> Result<Vec<Found<Self>>, ProviderError> {
+        // Like a real API, the password is never read back; the version
+        // last applied is what the provider remembers.
+        Ok(p.logins
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(a, (user, _, version))| Found {
+                address: a.parse().unwrap(),
+                observed: Observed {
+                    spec: Login { user: user.clone(), password: version.clone() },
+                    outputs: ThingOutputs { id: a.clone() },
+                },
+            })
+            .collect())
+    }
+
+    async fn create(&self, p: &TestProvider, cx: &OpCx) -> Result<ThingOutputs, ProviderError> {
+        let password = cx.secret(&self.password)?.expose_secret().to_string();
+        let a = cx.address().to_string();
+        p.logins
+            .lock()
+            .unwrap()
+            .insert(a.clone(), (self.user.clone(), password, self.password.clone()));
+        Ok(ThingOutputs { id: a })
+    }
+
+    async fn update(
+        &self,
+        prior: &Observed<Self>,
+        _changed: &[String],
+        p: &TestProvider,
+        cx: &OpCx,
+    ) -> Result<ThingOutputs, ProviderError> {
+        let password = cx.secret(&self.password)?.expose_secret().to_string();
+        p.logins.lock().unwrap().insert(
+            prior.outputs.id.clone(),
+            (self.user.clone(), password, self.password.clone()),
+        );
+        Ok(prior.outputs.clone())
+    }
+
+    async fn delete(outputs: &ThingOutputs, p: &TestProvider, _cx: &OpCx) -> Result<(), ProviderError> {
+        p.logins.lock().unwrap().remove(&outputs.id);
+        Ok(())
+    }
+}
+
+const PASSWORD: &str = "correct-horse-battery-staple-42";
+
+#[derive(Default)]
+struct Lines(Mutex<String>);
+
+impl EventSink for Lines {
+    fn event(&self, e: &Event) {
+        self.0.lock().unwrap().push_str(&format!("{e:?}\n"));
+    }
+}
+
+#[tokio::test]
+async fn secrets_reach_the_provider_but_never_state_plans_or_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = Environment::new("test").with_provider(provider(MockThingApi::new(), 4));
+    let pw = env.secret("db-password", "2026-11", SecretString::from(PASSWORD));
+    env.add("app", Login { user: "app".into(), password: pw.clone() });
+    let debug = format!("{env:?} {pw:?}");
+    let events = Arc::new(Lines::default());
+    let e = engine(env, &dir).with_events(events.clone());
+    let plan = e.plan().await.unwrap();
+    let rendered = format!("{}{}{:?}", plan.render(), plan.to_json(), plan);
+    e.apply(&plan).await.unwrap();
+
+    let p = e.environment().provider::<TestProvider>().unwrap();
+    assert_eq!(p.logins.lock().unwrap()["test.login.app"].1, PASSWORD);
+    let state = std::fs::read_to_string(dir.path().join("state.json")).unwrap();
+    assert!(state.contains("db-password"), "the state names the secret: {state}");
+    for (what, text) in [
+        ("state", state.as_str()),
+        ("plan", rendered.as_str()),
+        ("debug", debug.as_str()),
+        ("events", events.0.lock().unwrap().as_str()),
+    ] {
+        assert!(!text.contains(PASSWORD), "the password leaked into the {what}");
+    }
+
+    // Same version: nothing to do. New version: the login is updated.
+    let again = |version: &str, value: &str| {
+        let mut env = Environment::new("test").with_provider(provider(MockThingApi::new(), 4));
+        let pw = env.secret("db-password", version, SecretString::from(value));
+        env.add("app", Login { user: "app".into(), password: pw });
+        env
+    };
+    let e2 = engine(again("2026-11", PASSWORD), &dir);
+    // The provider's memory lives in the first engine's provider; carry it over.
+    let remembered = p.logins.lock().unwrap().clone();
+    *e2.environment().provider::<TestProvider>().unwrap().logins.lock().unwrap() = remembered.clone();
+    assert!(!e2.plan().await.unwrap().has_changes());
+    let e3 = engine(again("2026-12", "rotated-password"), &dir);
+    *e3.environment().provider::<TestProvider>().unwrap().logins.lock().unwrap() = remembered;
+    let plan = e3.plan().await.unwrap();
+    assert_eq!(plan.change("test.login.app").unwrap().action, Action::Update);
+    e3.apply(&plan).await.unwrap();
+    let p3 = e3.environment().provider::<TestProvider>().unwrap();
+    assert_eq!(p3.logins.lock().unwrap()["test.login.app"].1, "rotated-password");
+}
+
+#[tokio::test]
+async fn a_secret_that_was_not_given_is_a_validation_problem() {
+    let mut other = Environment::new("other");
+    let pw = other.secret("db-password", "1", SecretString::from(PASSWORD));
+    let mut env = Environment::new("test").with_provider(provider(MockThingApi::new(), 4));
+    env.add("app", Login { user: "app".into(), password: pw });
+    let err = env.validate().unwrap_err().to_string();
+    assert!(err.contains("test.login.app: uses the secret \"db-password\", which the environment was not given"), "{err}");
 }
