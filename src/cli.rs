@@ -325,7 +325,21 @@ pub async fn run(env: Environment) -> miette::Result<()> {
         )
         .with_writer(std::io::stderr)
         .try_init();
-    match execute(env, std::env::args_os(), &Console::stdio()).await {
+    let (stop, interrupt) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\nInterrupted: finishing what is in flight and saving state. \
+                 Press Ctrl-C again to abort at once (state may then miss resources)."
+            );
+            let _ = stop.send(true);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    match execute_interruptible(env, std::env::args_os(), &Console::stdio(), Some(interrupt)).await
+    {
         Ok(0) => Ok(()),
         Ok(code) => std::process::exit(code),
         Err(e) => Err(e).into_diagnostic(),
@@ -335,6 +349,21 @@ pub async fn run(env: Environment) -> miette::Result<()> {
 /// Runs one command given as `args` (the first is the program name) and
 /// returns its exit code; errors are returned, not printed.
 pub async fn execute<I, T>(env: Environment, args: I, console: &Console) -> Result<i32, Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    execute_interruptible(env, args, console, None).await
+}
+
+/// Like [`execute`]; once `interrupt` holds `true`, a running apply starts
+/// nothing new, lets what is in flight finish, saves state and stops.
+pub async fn execute_interruptible<I, T>(
+    env: Environment,
+    args: I,
+    console: &Console,
+    interrupt: Option<tokio::sync::watch::Receiver<bool>>,
+) -> Result<i32, Error>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -355,7 +384,7 @@ where
         .state
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!(".madplan/{}.state.json", env.name())));
-    execute_with_store(env, cli, LocalStateStore::new(path), console).await
+    execute_with_store(env, cli, LocalStateStore::new(path), console, interrupt).await
 }
 
 async fn execute_with_store<S: StateStore>(
@@ -363,8 +392,12 @@ async fn execute_with_store<S: StateStore>(
     cli: Cli,
     store: S,
     console: &Console,
+    interrupt: Option<tokio::sync::watch::Receiver<bool>>,
 ) -> Result<i32, Error> {
-    let engine = Engine::new(env, store).with_events(console.events());
+    let mut engine = Engine::new(env, store).with_events(console.events());
+    if let Some(rx) = interrupt {
+        engine = engine.with_interrupt(rx);
+    }
     match cli.command {
         Command::Validate => {
             engine.environment().validate()?;

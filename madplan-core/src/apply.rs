@@ -180,6 +180,7 @@ pub(crate) struct Executor<'a, S: crate::state::StateStore> {
     pub options: &'a ApplyOptions,
     pub protected_in_env: &'a dyn Fn(&Address) -> bool,
     pub secrets: Arc<std::collections::BTreeMap<String, secrecy::SecretString>>,
+    pub interrupt: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl<S: crate::state::StateStore> Executor<'_, S> {
@@ -262,9 +263,11 @@ impl<S: crate::state::StateStore> Executor<'_, S> {
         let mut running: JoinSet<Done> = JoinSet::new();
         let mut errors: Vec<Error> = Vec::new();
         let mut report = ApplyReport::default();
+        let mut interrupt = self.interrupt.clone();
+        let mut interrupted = false;
 
         loop {
-            while errors.is_empty() {
+            while errors.is_empty() && !interrupted {
                 let Some(x) = ready.pop_front() else { break };
                 let op = &ops[x];
                 let c = &plan.changes[op.change];
@@ -326,7 +329,17 @@ impl<S: crate::state::StateStore> Executor<'_, S> {
                     }
                 });
             }
-            let Some(joined) = running.join_next().await else {
+            let joined = match interrupt.as_mut() {
+                Some(rx) if !interrupted => tokio::select! {
+                    j = running.join_next() => j,
+                    _ = rx.wait_for(|stop| *stop) => {
+                        interrupted = true;
+                        continue;
+                    }
+                },
+                _ => running.join_next().await,
+            };
+            let Some(joined) = joined else {
                 break;
             };
             let done = match joined {
@@ -414,10 +427,16 @@ impl<S: crate::state::StateStore> Executor<'_, S> {
             }
         }
         report.serial = state.serial;
-        if errors.is_empty() {
-            Ok(report)
-        } else {
+        if !errors.is_empty() {
             Err(Error::Apply(errors))
+        } else if interrupted && report.created + report.updated + report.deleted < ops.len() {
+            Err(Error::Interrupted(format!(
+                "{} of {} changes",
+                report.created + report.updated + report.deleted,
+                ops.len()
+            )))
+        } else {
+            Ok(report)
         }
     }
 

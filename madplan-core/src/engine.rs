@@ -22,6 +22,7 @@ pub struct Engine<S: StateStore> {
     store: S,
     events: Arc<dyn EventSink>,
     options: ApplyOptions,
+    interrupt: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// A held state lock. Release it with [`LockGuard::release`].
@@ -73,7 +74,17 @@ impl<S: StateStore> Engine<S> {
             store,
             events: Arc::new(TracingEvents),
             options: ApplyOptions::default(),
+            interrupt: None,
         }
+    }
+
+    /// Lets `interrupt` stop an apply: once it holds `true`, no new operation
+    /// starts, those in flight finish, state is saved, and apply returns
+    /// [`Error::Interrupted`]. The command line wires Ctrl-C to it.
+    #[must_use]
+    pub fn with_interrupt(mut self, interrupt: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.interrupt = Some(interrupt);
+        self
     }
 
     /// Sends progress events to `events`.
@@ -274,6 +285,7 @@ impl<S: StateStore> Engine<S> {
             options: &self.options,
             protected_in_env: &protected,
             secrets: self.env.secrets.clone(),
+            interrupt: self.interrupt.clone(),
         };
         exec.run(plan, state).await
     }

@@ -279,7 +279,9 @@ impl Environment {
                     problems.push(Problem {
                         address: Some(n.address.clone()),
                         field: None,
-                        message: format!("uses the secret {name:?}, which the environment was not given"),
+                        message: format!(
+                            "uses the secret {name:?}, which the environment was not given"
+                        ),
                         hint: Some("give it with Environment::secret".into()),
                     });
                 }

@@ -181,6 +181,11 @@ pub enum Error {
     #[error("apply stopped after {} failure(s); state was saved with everything that was done:\n{}", .0.len(), list_errors(.0))]
     Apply(Vec<Error>),
 
+    /// The operator interrupted the apply; what was in flight finished and
+    /// state was saved.
+    #[error("interrupted: {0} finished and saved in state; run apply again to continue")]
+    Interrupted(String),
+
     /// The state is locked by someone else.
     #[error("the state {store} is locked by {holder}; if that run is dead, run `unlock`")]
     Locked {

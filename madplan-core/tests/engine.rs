@@ -10,8 +10,8 @@ use madplan_core::events::{Event, EventSink};
 use madplan_core::plan::Action;
 use madplan_core::{
     ApplyOptions, Engine, Environment, Error, ErrorClass, Found, Input, Kinds, LocalStateStore,
-    Observed, OpCx, Problem, Provider, ProviderError, RefreshCx, Resource, RetryPolicy, StateStore,
-    Secret, ValidateCx, problem,
+    Observed, OpCx, Problem, Provider, ProviderError, RefreshCx, Resource, RetryPolicy, Secret,
+    StateStore, ValidateCx, problem,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -725,7 +725,10 @@ impl Resource for Login {
     type Provider = TestProvider;
     type Outputs = ThingOutputs;
 
-    async fn refresh(p: &TestProvider, _cx: &RefreshCx<Self>) -> Result<Vec<Found<Self>>, ProviderError> {
+    async fn refresh(
+        p: &TestProvider,
+        _cx: &RefreshCx<Self>,
+    ) -> Result<Vec<Found<Self>>, ProviderError> {
         // Like a real API, the password is never read back; the version
         // last applied is what the provider remembers.
         Ok(p.logins
@@ -735,7 +738,10 @@ impl Resource for Login {
             .map(|(a, (user, _, version))| Found {
                 address: a.parse().unwrap(),
                 observed: Observed {
-                    spec: Login { user: user.clone(), password: version.clone() },
+                    spec: Login {
+                        user: user.clone(),
+                        password: version.clone(),
+                    },
                     outputs: ThingOutputs { id: a.clone() },
                 },
             })
@@ -745,10 +751,10 @@ impl Resource for Login {
     async fn create(&self, p: &TestProvider, cx: &OpCx) -> Result<ThingOutputs, ProviderError> {
         let password = cx.secret(&self.password)?.expose_secret().to_string();
         let a = cx.address().to_string();
-        p.logins
-            .lock()
-            .unwrap()
-            .insert(a.clone(), (self.user.clone(), password, self.password.clone()));
+        p.logins.lock().unwrap().insert(
+            a.clone(),
+            (self.user.clone(), password, self.password.clone()),
+        );
         Ok(ThingOutputs { id: a })
     }
 
@@ -767,7 +773,11 @@ impl Resource for Login {
         Ok(prior.outputs.clone())
     }
 
-    async fn delete(outputs: &ThingOutputs, p: &TestProvider, _cx: &OpCx) -> Result<(), ProviderError> {
+    async fn delete(
+        outputs: &ThingOutputs,
+        p: &TestProvider,
+        _cx: &OpCx,
+    ) -> Result<(), ProviderError> {
         p.logins.lock().unwrap().remove(&outputs.id);
         Ok(())
     }
@@ -789,7 +799,13 @@ async fn secrets_reach_the_provider_but_never_state_plans_or_logs() {
     let dir = tempfile::tempdir().unwrap();
     let mut env = Environment::new("test").with_provider(provider(MockThingApi::new(), 4));
     let pw = env.secret("db-password", "2026-11", SecretString::from(PASSWORD));
-    env.add("app", Login { user: "app".into(), password: pw.clone() });
+    env.add(
+        "app",
+        Login {
+            user: "app".into(),
+            password: pw.clone(),
+        },
+    );
     let debug = format!("{env:?} {pw:?}");
     let events = Arc::new(Lines::default());
     let e = engine(env, &dir).with_events(events.clone());
@@ -800,35 +816,63 @@ async fn secrets_reach_the_provider_but_never_state_plans_or_logs() {
     let p = e.environment().provider::<TestProvider>().unwrap();
     assert_eq!(p.logins.lock().unwrap()["test.login.app"].1, PASSWORD);
     let state = std::fs::read_to_string(dir.path().join("state.json")).unwrap();
-    assert!(state.contains("db-password"), "the state names the secret: {state}");
+    assert!(
+        state.contains("db-password"),
+        "the state names the secret: {state}"
+    );
     for (what, text) in [
         ("state", state.as_str()),
         ("plan", rendered.as_str()),
         ("debug", debug.as_str()),
         ("events", events.0.lock().unwrap().as_str()),
     ] {
-        assert!(!text.contains(PASSWORD), "the password leaked into the {what}");
+        assert!(
+            !text.contains(PASSWORD),
+            "the password leaked into the {what}"
+        );
     }
 
     // Same version: nothing to do. New version: the login is updated.
     let again = |version: &str, value: &str| {
         let mut env = Environment::new("test").with_provider(provider(MockThingApi::new(), 4));
         let pw = env.secret("db-password", version, SecretString::from(value));
-        env.add("app", Login { user: "app".into(), password: pw });
+        env.add(
+            "app",
+            Login {
+                user: "app".into(),
+                password: pw,
+            },
+        );
         env
     };
     let e2 = engine(again("2026-11", PASSWORD), &dir);
     // The provider's memory lives in the first engine's provider; carry it over.
     let remembered = p.logins.lock().unwrap().clone();
-    *e2.environment().provider::<TestProvider>().unwrap().logins.lock().unwrap() = remembered.clone();
+    *e2.environment()
+        .provider::<TestProvider>()
+        .unwrap()
+        .logins
+        .lock()
+        .unwrap() = remembered.clone();
     assert!(!e2.plan().await.unwrap().has_changes());
     let e3 = engine(again("2026-12", "rotated-password"), &dir);
-    *e3.environment().provider::<TestProvider>().unwrap().logins.lock().unwrap() = remembered;
+    *e3.environment()
+        .provider::<TestProvider>()
+        .unwrap()
+        .logins
+        .lock()
+        .unwrap() = remembered;
     let plan = e3.plan().await.unwrap();
-    assert_eq!(plan.change("test.login.app").unwrap().action, Action::Update);
+    assert_eq!(
+        plan.change("test.login.app").unwrap().action,
+        Action::Update
+    );
     e3.apply(&plan).await.unwrap();
     let p3 = e3.environment().provider::<TestProvider>().unwrap();
-    assert_eq!(p3.logins.lock().unwrap()["test.login.app"].1, "rotated-password");
+    assert_eq!(
+        p3.logins.lock().unwrap()["test.login.app"].1,
+        "rotated-password"
+    );
 }
 
 #[tokio::test]
@@ -836,7 +880,92 @@ async fn a_secret_that_was_not_given_is_a_validation_problem() {
     let mut other = Environment::new("other");
     let pw = other.secret("db-password", "1", SecretString::from(PASSWORD));
     let mut env = Environment::new("test").with_provider(provider(MockThingApi::new(), 4));
-    env.add("app", Login { user: "app".into(), password: pw });
+    env.add(
+        "app",
+        Login {
+            user: "app".into(),
+            password: pw,
+        },
+    );
     let err = env.validate().unwrap_err().to_string();
-    assert!(err.contains("test.login.app: uses the secret \"db-password\", which the environment was not given"), "{err}");
+    assert!(
+        err.contains(
+            "test.login.app: uses the secret \"db-password\", which the environment was not given"
+        ),
+        "{err}"
+    );
+}
+
+/// Pulls the interrupt as soon as one resource is done.
+struct StopAfterFirst(tokio::sync::watch::Sender<bool>);
+
+impl EventSink for StopAfterFirst {
+    fn event(&self, e: &Event) {
+        if matches!(e, Event::Finished { .. }) {
+            let _ = self.0.send(true);
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_interrupted_apply_finishes_what_is_in_flight_and_saves_it() {
+    let world = Shared::default();
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = Environment::new("test").with_provider(provider(api(&world), 4));
+    let a = env.add("a", thing(1, "z1"));
+    let b = env.add(
+        "b",
+        Thing {
+            parent: Some(a.output("id")),
+            ..thing(1, "z1")
+        },
+    );
+    env.add(
+        "c",
+        Thing {
+            parent: Some(b.output("id")),
+            ..thing(1, "z1")
+        },
+    );
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let e = engine(env, &dir)
+        .with_events(Arc::new(StopAfterFirst(tx)))
+        .with_interrupt(rx);
+    let plan = e.plan().await.unwrap();
+    let err = e.apply(&plan).await.unwrap_err();
+    assert!(matches!(err, Error::Interrupted(_)), "{err}");
+    assert!(err.to_string().contains("1 of 3 changes"), "{err}");
+    let state = LocalStateStore::new(dir.path().join("state.json"))
+        .load()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.resources.len(), 1);
+    assert_eq!(world.lock().unwrap().things.len(), 1);
+    // The lock was released: the next apply carries on.
+    let report = apply(
+        {
+            let mut env = Environment::new("test").with_provider(provider(api(&world), 4));
+            let a = env.add("a", thing(1, "z1"));
+            let b = env.add(
+                "b",
+                Thing {
+                    parent: Some(a.output("id")),
+                    ..thing(1, "z1")
+                },
+            );
+            env.add(
+                "c",
+                Thing {
+                    parent: Some(b.output("id")),
+                    ..thing(1, "z1")
+                },
+            );
+            env
+        },
+        &dir,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.created, 2);
 }
