@@ -7,37 +7,12 @@ mod common;
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange};
+use common::network;
+use madplan::Plan;
 use madplan::aws::Aws;
-use madplan::aws::network::blueprint::{TwoTier, TwoTierSpec, two_tier};
-use madplan::aws::network::{Route, RouteTable, VpcId};
+use madplan::aws::network::{Route, RouteTable};
 use madplan::core::plan::Action;
 use madplan::core::{Error, TAG_ENVIRONMENT};
-use madplan::{Environment, Plan};
-
-fn spec(zones: usize) -> TwoTierSpec {
-    let letters = ["a", "b", "c", "d", "e", "f"];
-    TwoTierSpec::builder()
-        .cidr("10.0.0.0/16")
-        .zones(
-            (0..zones)
-                .map(|i| {
-                    (
-                        format!("us-east-1{}", letters[i]),
-                        format!("10.0.{i}.0/24").into(),
-                        format!("10.0.{}.0/24", 100 + i).into(),
-                    )
-                })
-                .collect(),
-        )
-        .build()
-}
-
-fn network(name: &str, aws: &Aws, zones: usize) -> (Environment, TwoTier) {
-    let mut env = Environment::new(name).with_provider(aws.clone());
-    let net = two_tier(&mut env, &spec(zones));
-    env.export::<VpcId>("vpc_id", &net.vpc);
-    (env, net)
-}
 
 fn state_json(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()

@@ -272,7 +272,18 @@ fn render_change(out: &mut String, c: &ResourceChange) {
             if let Some(Value::Object(o)) = &c.after {
                 let width = o.keys().map(String::len).max().unwrap_or(0);
                 for (k, v) in o {
-                    let _ = writeln!(out, "      + {k:<width$} = {}", show(v));
+                    match v {
+                        Value::Array(items) if items.iter().any(|x| x.is_object()) => {
+                            let _ = writeln!(out, "      + {k:<width$} = [");
+                            for x in items {
+                                let _ = writeln!(out, "          {},", show(x));
+                            }
+                            let _ = writeln!(out, "        ]");
+                        }
+                        _ => {
+                            let _ = writeln!(out, "      + {k:<width$} = {}", show(v));
+                        }
+                    }
                 }
             }
             let _ = writeln!(out, "      + (outputs known after apply)");
@@ -577,6 +588,34 @@ mod tests {
     #[test]
     fn null_and_missing_are_the_same() {
         assert!(diff(&json!({"a": null}), &json!({}), &[], &[]).is_empty());
+    }
+
+    #[test]
+    fn lists_of_objects_print_one_per_line() {
+        let c = ResourceChange {
+            address: "aws.security_group.web".parse().unwrap(),
+            kind: "aws.security_group".into(),
+            action: Action::Create,
+            reason: None,
+            before: None,
+            after: Some(json!({"name": "web", "ingress": [{"port": 80}, {"port": 443}]})),
+            prior_outputs: None,
+            fields: vec![],
+            depends_on: vec![],
+            prior_depends_on: vec![],
+            protected: false,
+            replacement: None,
+            adopt: false,
+        };
+        let mut out = String::new();
+        render_change(&mut out, &c);
+        assert!(
+            out.contains(
+                "+ ingress = [\n          {\"port\":80},\n          {\"port\":443},\n        ]"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("+ name    = \"web\""), "{out}");
     }
 
     #[test]

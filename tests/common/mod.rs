@@ -9,6 +9,8 @@ use aws_config::BehaviorVersion;
 use aws_sdk_ec2::config::{Credentials, Region};
 use madplan::Environment;
 use madplan::aws::Aws;
+use madplan::aws::network::VpcId;
+use madplan::aws::network::blueprint::{TwoTier, TwoTierSpec, two_tier};
 use madplan::cli::{Captured, Console, execute};
 
 /// The moto server the test command started.
@@ -76,4 +78,31 @@ pub async fn run(
     ];
     argv.extend(args.iter().map(|s| s.to_string()));
     (execute(env, argv, &console).await, captured)
+}
+
+/// A two-tier network over `zones` availability zones.
+pub fn spec(zones: usize) -> TwoTierSpec {
+    let letters = ["a", "b", "c", "d", "e", "f"];
+    TwoTierSpec::builder()
+        .cidr("10.0.0.0/16")
+        .zones(
+            (0..zones)
+                .map(|i| {
+                    (
+                        format!("us-east-1{}", letters[i]),
+                        format!("10.0.{i}.0/24").into(),
+                        format!("10.0.{}.0/24", 100 + i).into(),
+                    )
+                })
+                .collect(),
+        )
+        .build()
+}
+
+/// The network environment `name`, exporting its VPC id.
+pub fn network(name: &str, aws: &Aws, zones: usize) -> (Environment, TwoTier) {
+    let mut env = Environment::new(name).with_provider(aws.clone());
+    let net = two_tier(&mut env, &spec(zones));
+    env.export::<VpcId>("vpc_id", &net.vpc);
+    (env, net)
 }
