@@ -65,6 +65,8 @@ pub struct ApplyReport {
     pub deleted: usize,
     /// The serial of the state written last.
     pub serial: u64,
+    /// How many times state was written during the apply.
+    pub state_writes: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -247,8 +249,10 @@ impl<S: crate::state::StateStore> Executor<'_, S> {
                 touched = true;
             }
         }
+        let mut state_writes = 0;
         if touched || state.serial == 0 {
             self.save(&mut state).await?;
+            state_writes += 1;
         }
 
         let mut waiting: Vec<usize> = (0..ops.len()).map(|i| graph.deps(i).len()).collect();
@@ -267,6 +271,9 @@ impl<S: crate::state::StateStore> Executor<'_, S> {
         let mut interrupted = false;
 
         loop {
+            if interrupt.as_ref().is_some_and(|rx| *rx.borrow()) {
+                interrupted = true;
+            }
             while errors.is_empty() && !interrupted {
                 let Some(x) = ready.pop_front() else { break };
                 let op = &ops[x];
@@ -331,102 +338,117 @@ impl<S: crate::state::StateStore> Executor<'_, S> {
             }
             let joined = match interrupt.as_mut() {
                 Some(rx) if !interrupted => tokio::select! {
-                    j = running.join_next() => j,
+                    biased;
                     _ = rx.wait_for(|stop| *stop) => {
                         interrupted = true;
                         continue;
                     }
+                    j = running.join_next() => j,
                 },
                 _ => running.join_next().await,
             };
-            let Some(joined) = joined else {
+            let Some(first) = joined else {
                 break;
             };
-            let done = match joined {
-                Ok(d) => d,
-                Err(e) => {
-                    errors.push(Error::encoding("apply", format!("a task died: {e}")));
-                    continue;
-                }
-            };
-            let op = &ops[done.op];
-            let c = &plan.changes[op.change];
-            match done.result {
-                Ok(outcome) => {
-                    match outcome {
-                        Outcome::Created(outputs) => {
-                            report.created += 1;
-                            state.resources.insert(
-                                c.address.clone(),
-                                StateEntry {
-                                    kind: c.kind.clone(),
-                                    spec: done.spec,
-                                    outputs,
-                                    depends_on: c.depends_on.clone(),
-                                    protected: c.protected,
-                                },
-                            );
+            // Take every result that is already in, and save state once for
+            // all of them: one write per batch, not per resource.
+            let mut batch = vec![first];
+            while let Some(more) = running.try_join_next() {
+                batch.push(more);
+            }
+            let mut dirty = false;
+            for joined in batch {
+                let done = match joined {
+                    Ok(d) => d,
+                    Err(e) => {
+                        errors.push(Error::encoding("apply", format!("a task died: {e}")));
+                        continue;
+                    }
+                };
+                let op = &ops[done.op];
+                let c = &plan.changes[op.change];
+                match done.result {
+                    Ok(outcome) => {
+                        match outcome {
+                            Outcome::Created(outputs) => {
+                                report.created += 1;
+                                state.resources.insert(
+                                    c.address.clone(),
+                                    StateEntry {
+                                        kind: c.kind.clone(),
+                                        spec: done.spec,
+                                        outputs,
+                                        depends_on: c.depends_on.clone(),
+                                        protected: c.protected,
+                                    },
+                                );
+                            }
+                            Outcome::Updated(outputs) => {
+                                report.updated += 1;
+                                state.resources.insert(
+                                    c.address.clone(),
+                                    StateEntry {
+                                        kind: c.kind.clone(),
+                                        spec: done.spec,
+                                        outputs,
+                                        depends_on: c.depends_on.clone(),
+                                        protected: c.protected,
+                                    },
+                                );
+                            }
+                            Outcome::Deleted => {
+                                report.deleted += 1;
+                                // A replaced resource's new entry may already be
+                                // in place (create before destroy): keep it.
+                                let replaced_first = c.action == Action::Replace
+                                    && c.replacement == Some(Replacement::CreateBeforeDestroy);
+                                if !replaced_first {
+                                    state.resources.remove(&c.address);
+                                }
+                            }
                         }
-                        Outcome::Updated(outputs) => {
-                            report.updated += 1;
-                            state.resources.insert(
-                                c.address.clone(),
-                                StateEntry {
-                                    kind: c.kind.clone(),
-                                    spec: done.spec,
-                                    outputs,
-                                    depends_on: c.depends_on.clone(),
-                                    protected: c.protected,
-                                },
-                            );
-                        }
-                        Outcome::Deleted => {
-                            report.deleted += 1;
-                            // A replaced resource's new entry may already be
-                            // in place (create before destroy): keep it.
-                            let replaced_first = c.action == Action::Replace
-                                && c.replacement == Some(Replacement::CreateBeforeDestroy);
-                            if !replaced_first {
-                                state.resources.remove(&c.address);
+                        dirty = true;
+                        for &d in &dependents[done.op] {
+                            waiting[d] -= 1;
+                            if waiting[d] == 0 {
+                                ready.push_back(d);
                             }
                         }
                     }
-                    self.save(&mut state).await?;
-                    for &d in &dependents[done.op] {
-                        waiting[d] -= 1;
-                        if waiting[d] == 0 {
-                            ready.push_back(d);
+                    Err(e) => {
+                        if let Some(outputs) = done.partial {
+                            // The create got far enough to make something: keep it.
+                            state.resources.insert(
+                                c.address.clone(),
+                                StateEntry {
+                                    kind: c.kind.clone(),
+                                    spec: None,
+                                    outputs,
+                                    depends_on: c.depends_on.clone(),
+                                    protected: c.protected,
+                                },
+                            );
+                            dirty = true;
                         }
-                    }
-                }
-                Err(e) => {
-                    if let Some(outputs) = done.partial {
-                        // The create got far enough to make something: keep it.
-                        state.resources.insert(
-                            c.address.clone(),
-                            StateEntry {
-                                kind: c.kind.clone(),
-                                spec: None,
-                                outputs,
-                                depends_on: c.depends_on.clone(),
-                                protected: c.protected,
+                        errors.push(Error::Resource {
+                            address: c.address.clone(),
+                            action: match op.kind {
+                                OpKind::Create => "create",
+                                OpKind::Update => "update",
+                                OpKind::Delete => "delete",
                             },
-                        );
-                        self.save(&mut state).await?;
+                            source: e,
+                        });
                     }
-                    errors.push(Error::Resource {
-                        address: c.address.clone(),
-                        action: match op.kind {
-                            OpKind::Create => "create",
-                            OpKind::Update => "update",
-                            OpKind::Delete => "delete",
-                        },
-                        source: e,
-                    });
                 }
+            }
+            if dirty {
+                self.save(&mut state).await?;
+                state_writes += 1;
             }
         }
         report.serial = state.serial;
+        report.state_writes = state_writes;
         if !errors.is_empty() {
             Err(Error::Apply(errors))
         } else if interrupted && report.created + report.updated + report.deleted < ops.len() {

@@ -1,0 +1,172 @@
+//! How close apply comes to the critical path of the dependency graph, and
+//! how many refresh calls a plan makes, on a simulated provider whose every
+//! call takes a fixed time. Figures are ratios and counts, so they hold on a
+//! noisy, shared machine.
+//!
+//! `cargo bench -p madplan-core --bench apply`
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use madplan_core::{
+    Engine, Environment, Found, Input, Kinds, LocalStateStore, Observed, OpCx, Provider,
+    ProviderError, RefreshCx, Resource,
+};
+use serde::{Deserialize, Serialize};
+
+const LATENCY: Duration = Duration::from_millis(20);
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Sim {
+    parent: Option<Input<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct SimOut {
+    id: String,
+}
+
+struct SimProvider {
+    budget: usize,
+    live: Mutex<BTreeMap<String, Sim>>,
+    refresh_calls: AtomicUsize,
+}
+
+impl Provider for SimProvider {
+    const NAME: &'static str = "sim";
+    fn concurrency(&self) -> usize {
+        self.budget
+    }
+    fn register(kinds: &mut Kinds) {
+        kinds.register::<Sim>();
+    }
+}
+
+impl Resource for Sim {
+    const KIND: &'static str = "sim.node";
+    type Provider = SimProvider;
+    type Outputs = SimOut;
+
+    async fn refresh(
+        p: &SimProvider,
+        _cx: &RefreshCx<Self>,
+    ) -> Result<Vec<Found<Self>>, ProviderError> {
+        p.refresh_calls.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(LATENCY).await;
+        Ok(p.live
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(a, s)| Found {
+                address: a.parse().unwrap(),
+                observed: Observed {
+                    spec: s.clone(),
+                    outputs: SimOut { id: a.clone() },
+                },
+            })
+            .collect())
+    }
+
+    async fn create(&self, p: &SimProvider, cx: &OpCx) -> Result<SimOut, ProviderError> {
+        tokio::time::sleep(LATENCY).await;
+        let id = cx.address().to_string();
+        p.live.lock().unwrap().insert(id.clone(), self.clone());
+        Ok(SimOut { id })
+    }
+
+    async fn update(
+        &self,
+        prior: &Observed<Self>,
+        _: &[String],
+        _: &SimProvider,
+        _: &OpCx,
+    ) -> Result<SimOut, ProviderError> {
+        tokio::time::sleep(LATENCY).await;
+        Ok(prior.outputs.clone())
+    }
+
+    async fn delete(o: &SimOut, p: &SimProvider, _: &OpCx) -> Result<(), ProviderError> {
+        tokio::time::sleep(LATENCY).await;
+        p.live.lock().unwrap().remove(&o.id);
+        Ok(())
+    }
+}
+
+/// A tree `depth` levels deep where every node has `fanout` children.
+fn tree(depth: usize, fanout: usize, budget: usize) -> (Environment, usize) {
+    let mut env = Environment::new("bench").with_provider(SimProvider {
+        budget,
+        live: Mutex::default(),
+        refresh_calls: AtomicUsize::new(0),
+    });
+    let root = env.add("n0", Sim { parent: None });
+    let mut level = vec![root];
+    let mut count = 1;
+    for _ in 1..depth {
+        let mut next = Vec::new();
+        for p in &level {
+            for _ in 0..fanout {
+                next.push(env.add(
+                    &format!("n{count}"),
+                    Sim {
+                        parent: Some(p.output("id")),
+                    },
+                ));
+                count += 1;
+            }
+        }
+        level = next;
+    }
+    (env, count)
+}
+
+#[tokio::main]
+async fn main() {
+    println!(
+        "simulated call latency {} ms; wall / critical path (1.00 is ideal), and speed-up over one call at a time",
+        LATENCY.as_millis()
+    );
+    println!(
+        "{:>6} {:>6} {:>7} {:>9} {:>10} {:>11} {:>8} {:>13} {:>13}",
+        "depth",
+        "nodes",
+        "budget",
+        "wall ms",
+        "wall/crit",
+        "wall/bound",
+        "speedup",
+        "state writes",
+        "refresh calls"
+    );
+    for (depth, fanout, budget) in [(3, 3, 8), (3, 3, 100), (4, 3, 8), (4, 3, 100), (5, 2, 4)] {
+        let dir = tempfile::tempdir().unwrap();
+        let (env, nodes) = tree(depth, fanout, budget);
+        let engine = Engine::new(env, LocalStateStore::new(dir.path().join("s.json")));
+        let plan = engine.plan().await.unwrap();
+        let started = Instant::now();
+        let report = engine.apply(&plan).await.unwrap();
+        let wall = started.elapsed();
+        let critical = LATENCY * depth as u32;
+        // With a budget, each level of the tree takes ceil(width / budget)
+        // rounds of calls at least.
+        let rounds: usize = (0..depth)
+            .map(|l| fanout.pow(l as u32).div_ceil(budget))
+            .sum();
+        let bound = LATENCY * rounds as u32;
+        let serial = LATENCY * nodes as u32;
+        let p = engine.environment().provider::<SimProvider>().unwrap();
+        let before = p.refresh_calls.load(Ordering::SeqCst);
+        engine.plan().await.unwrap();
+        let refresh = p.refresh_calls.load(Ordering::SeqCst) - before;
+        println!(
+            "{depth:>6} {nodes:>6} {budget:>7} {:>9.0} {:>10.2} {:>11.2} {:>8.1} {:>13} {refresh:>13}",
+            wall.as_secs_f64() * 1000.0,
+            wall.as_secs_f64() / critical.as_secs_f64(),
+            wall.as_secs_f64() / bound.as_secs_f64(),
+            serial.as_secs_f64() / wall.as_secs_f64(),
+            report.state_writes,
+        );
+    }
+}
