@@ -384,7 +384,12 @@ where
         .state
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!(".madplan/{}.state.json", env.name())));
-    execute_with_store(env, cli, LocalStateStore::new(path), console, interrupt).await
+    let span = tracing::info_span!("command", environment = env.name(), command = ?cli.command);
+    tracing::Instrument::instrument(
+        execute_with_store(env, cli, LocalStateStore::new(path), console, interrupt),
+        span,
+    )
+    .await
 }
 
 async fn execute_with_store<S: StateStore>(

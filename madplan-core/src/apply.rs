@@ -299,42 +299,51 @@ impl<S: crate::state::StateStore> Executor<'_, S> {
                 let env_name = plan.environment.clone();
                 let op_kind = op.kind;
                 let secrets = self.secrets.clone();
-                running.spawn(async move {
-                    let _permit = budget.acquire_owned().await;
-                    events.event(&Event::Started {
-                        address: address.clone(),
-                        action,
-                    });
-                    let started = Instant::now();
-                    let cx = OpCx::new(env_name, address.clone(), events.clone(), secrets);
-                    let (result, spec) = match prepared {
-                        Err(e) => (Err(e), None),
-                        Ok(p) => {
-                            let spec = p.spec.clone();
-                            let r =
-                                run_op(&*kind, &providers, op_kind, p, &cx, &retry, &*events).await;
-                            (r, spec)
+                let span = tracing::info_span!(
+                    "resource",
+                    address = %address,
+                    action = action.verb()
+                );
+                running.spawn(tracing::Instrument::instrument(
+                    async move {
+                        let _permit = budget.acquire_owned().await;
+                        events.event(&Event::Started {
+                            address: address.clone(),
+                            action,
+                        });
+                        let started = Instant::now();
+                        let cx = OpCx::new(env_name, address.clone(), events.clone(), secrets);
+                        let (result, spec) = match prepared {
+                            Err(e) => (Err(e), None),
+                            Ok(p) => {
+                                let spec = p.spec.clone();
+                                let r =
+                                    run_op(&*kind, &providers, op_kind, p, &cx, &retry, &*events)
+                                        .await;
+                                (r, spec)
+                            }
+                        };
+                        match &result {
+                            Ok(_) => events.event(&Event::Finished {
+                                address,
+                                action,
+                                elapsed: started.elapsed(),
+                            }),
+                            Err(e) => events.event(&Event::Failed {
+                                address,
+                                action,
+                                error: e.to_string(),
+                            }),
                         }
-                    };
-                    match &result {
-                        Ok(_) => events.event(&Event::Finished {
-                            address,
-                            action,
-                            elapsed: started.elapsed(),
-                        }),
-                        Err(e) => events.event(&Event::Failed {
-                            address,
-                            action,
-                            error: e.to_string(),
-                        }),
-                    }
-                    Done {
-                        op: x,
-                        result,
-                        partial: cx.take_partial(),
-                        spec,
-                    }
-                });
+                        Done {
+                            op: x,
+                            result,
+                            partial: cx.take_partial(),
+                            spec,
+                        }
+                    },
+                    span,
+                ));
             }
             let joined = match interrupt.as_mut() {
                 Some(rx) if !interrupted => tokio::select! {

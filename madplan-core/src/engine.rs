@@ -192,19 +192,23 @@ impl<S: StateStore> Engine<S> {
             let env_name = self.env.name();
             let providers = &self.env.providers;
             let events = &self.events;
-            calls.push(async move {
-                let _permit = budget.acquire_owned().await;
-                events.event(&Event::Refreshing {
-                    kind: kind_name.to_string(),
-                });
-                kind.refresh(providers, env_name, tracked)
-                    .await
-                    .map(|found| (kind_name, found))
-                    .map_err(|source| Error::Refresh {
+            let span = tracing::info_span!("refresh", kind = kind_name);
+            calls.push(tracing::Instrument::instrument(
+                async move {
+                    let _permit = budget.acquire_owned().await;
+                    events.event(&Event::Refreshing {
                         kind: kind_name.to_string(),
-                        source,
-                    })
-            });
+                    });
+                    kind.refresh(providers, env_name, tracked)
+                        .await
+                        .map(|found| (kind_name, found))
+                        .map_err(|source| Error::Refresh {
+                            kind: kind_name.to_string(),
+                            source,
+                        })
+                },
+                span,
+            ));
         }
         let mut found = HashMap::new();
         for r in futures_util::future::join_all(calls).await {
