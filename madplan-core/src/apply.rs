@@ -379,21 +379,12 @@ impl<S: crate::state::StateStore> Executor<'_, S> {
                 match done.result {
                     Ok(outcome) => {
                         match outcome {
-                            Outcome::Created(outputs) => {
-                                report.created += 1;
-                                state.resources.insert(
-                                    c.address.clone(),
-                                    StateEntry {
-                                        kind: c.kind.clone(),
-                                        spec: done.spec,
-                                        outputs,
-                                        depends_on: c.depends_on.clone(),
-                                        protected: c.protected,
-                                    },
-                                );
-                            }
-                            Outcome::Updated(outputs) => {
-                                report.updated += 1;
+                            Outcome::Created(outputs) | Outcome::Updated(outputs) => {
+                                if op.kind == OpKind::Create {
+                                    report.created += 1;
+                                } else {
+                                    report.updated += 1;
+                                }
                                 state.resources.insert(
                                     c.address.clone(),
                                     StateEntry {

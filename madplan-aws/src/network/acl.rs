@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use typed_builder::TypedBuilder;
 
 use super::security_group::Protocol;
-use super::{NetworkAclId, PortRange, SubnetId, VpcId, find_all, missing, unresolved};
+use super::{NetworkAclId, PortRange, SubnetId, VpcId, describe, find_all, missing, unresolved};
 use crate::error::sdk_error;
 use crate::{Aws, tags};
 
@@ -276,40 +276,17 @@ impl Resource for NetworkAcl {
     }
 
     async fn refresh(aws: &Aws, cx: &RefreshCx<Self>) -> Result<Vec<Found<Self>>, ProviderError> {
-        let tracked = cx
-            .tracked
-            .iter()
-            .map(|t| t.outputs.network_acl_id.0.clone())
-            .collect();
         // `network-acl-id` is AWS's filter; moto 5.2 does not implement it,
         // so against moto an ACL whose tags were removed is not found again.
         let items = find_all(
-            &cx.environment,
-            tracked,
+            cx,
             "network-acl-id",
-            |n: &aws_sdk_ec2::types::NetworkAcl| n.network_acl_id(),
-            |filters| async move {
-                aws.ec2()
-                    .describe_network_acls()
-                    .set_filters(Some(filters))
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .try_collect()
-                    .await
-                    .map_err(sdk_error)
-            },
+            |o| o.network_acl_id.as_str(),
+            describe!(aws.ec2().describe_network_acls()),
         )
         .await?;
         let mut found = Vec::new();
-        for n in items {
-            let id = n
-                .network_acl_id()
-                .ok_or_else(|| missing("network ACL id"))?
-                .to_string();
-            let Some(address) = tags::owner(cx, n.tags(), |o| o.network_acl_id.0 == id) else {
-                continue;
-            };
+        for (address, id, n) in items {
             let entries = n
                 .entries()
                 .iter()

@@ -7,7 +7,7 @@ use madplan_core::{Found, Input, IntoInput, Observed, OpCx, ProviderError, Refre
 use serde::{Deserialize, Serialize};
 use typed_builder::TypedBuilder;
 
-use super::{InternetGatewayId, VpcId, find_all, missing, unresolved};
+use super::{InternetGatewayId, VpcId, describe, find_all, missing, unresolved};
 use crate::error::sdk_error;
 use crate::{Aws, tags};
 
@@ -61,38 +61,15 @@ impl Resource for InternetGateway {
     type Outputs = InternetGatewayOutputs;
 
     async fn refresh(aws: &Aws, cx: &RefreshCx<Self>) -> Result<Vec<Found<Self>>, ProviderError> {
-        let tracked = cx
-            .tracked
-            .iter()
-            .map(|t| t.outputs.internet_gateway_id.0.clone())
-            .collect();
         let items = find_all(
-            &cx.environment,
-            tracked,
+            cx,
             "internet-gateway-id",
-            |g: &aws_sdk_ec2::types::InternetGateway| g.internet_gateway_id(),
-            |filters| async move {
-                aws.ec2()
-                    .describe_internet_gateways()
-                    .set_filters(Some(filters))
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .try_collect()
-                    .await
-                    .map_err(sdk_error)
-            },
+            |o| o.internet_gateway_id.as_str(),
+            describe!(aws.ec2().describe_internet_gateways()),
         )
         .await?;
         let mut found = Vec::new();
-        for g in items {
-            let id = g
-                .internet_gateway_id()
-                .ok_or_else(|| missing("internet gateway id"))?
-                .to_string();
-            let Some(address) = tags::owner(cx, g.tags(), |o| o.internet_gateway_id.0 == id) else {
-                continue;
-            };
+        for (address, id, g) in items {
             let vpc = g
                 .attachments()
                 .iter()

@@ -8,8 +8,8 @@
 
 use std::future::Future;
 
-use aws_sdk_ec2::types::Filter;
-use madplan_core::{Input, IntoInput, Kinds, ProviderError, Ref};
+use aws_sdk_ec2::types::{Filter, Tag};
+use madplan_core::{Address, Input, IntoInput, Kinds, ProviderError, Ref, RefreshCx};
 use serde::{Deserialize, Serialize};
 
 use crate::tags;
@@ -135,29 +135,84 @@ impl PortRange {
     }
 }
 
-/// Lists everything a kind has in the environment: one filtered call, plus one
-/// by id for tracked resources that the tag filter did not return (their tags
-/// were removed by hand).
-pub(crate) async fn find_all<T, F, Fut>(
-    environment: &str,
-    tracked_ids: Vec<String>,
+/// An EC2 item that has an id and tags.
+pub(crate) trait Item {
+    fn id(&self) -> Option<&str>;
+    fn tags(&self) -> &[Tag];
+}
+
+macro_rules! item {
+    ($t:ty, $id:ident) => {
+        impl Item for $t {
+            fn id(&self) -> Option<&str> {
+                self.$id()
+            }
+            fn tags(&self) -> &[Tag] {
+                <$t>::tags(self)
+            }
+        }
+    };
+}
+
+item!(aws_sdk_ec2::types::Vpc, vpc_id);
+item!(aws_sdk_ec2::types::Subnet, subnet_id);
+item!(aws_sdk_ec2::types::InternetGateway, internet_gateway_id);
+item!(aws_sdk_ec2::types::RouteTable, route_table_id);
+item!(aws_sdk_ec2::types::SecurityGroup, group_id);
+item!(aws_sdk_ec2::types::NetworkAcl, network_acl_id);
+
+/// Sends a paginated `Describe*` call with the given filters and collects
+/// every item.
+macro_rules! describe {
+    ($call:expr) => {
+        |filters| async move {
+            $call
+                .set_filters(Some(filters))
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err($crate::error::sdk_error)
+        }
+    };
+}
+pub(crate) use describe;
+
+/// Lists everything of a kind that belongs to the environment, with the
+/// address each item belongs to and its id: one call filtered on the
+/// environment tag, plus one by id for tracked resources the tag filter did
+/// not return (their tags were removed by hand).
+pub(crate) async fn find_all<R, T, F, Fut>(
+    cx: &RefreshCx<R>,
     id_filter: &str,
-    id_of: impl Fn(&T) -> Option<&str>,
+    tracked_id: impl Fn(&R::Outputs) -> &str,
     fetch: F,
-) -> Result<Vec<T>, ProviderError>
+) -> Result<Vec<(Address, String, T)>, ProviderError>
 where
+    R: madplan_core::Resource,
+    T: Item,
     F: Fn(Vec<Filter>) -> Fut,
     Fut: Future<Output = Result<Vec<T>, ProviderError>>,
 {
-    let mut items = fetch(vec![tags::env_filter(environment)]).await?;
-    let missing: Vec<String> = tracked_ids
-        .into_iter()
-        .filter(|id| !items.iter().any(|i| id_of(i) == Some(id.as_str())))
+    let mut items = fetch(vec![tags::env_filter(&cx.environment)]).await?;
+    let lost: Vec<String> = cx
+        .tracked
+        .iter()
+        .map(|t| tracked_id(&t.outputs).to_string())
+        .filter(|id| !items.iter().any(|i| i.id() == Some(id.as_str())))
         .collect();
-    if !missing.is_empty() {
-        items.extend(fetch(vec![tags::filter(id_filter, missing)]).await?);
+    if !lost.is_empty() {
+        items.extend(fetch(vec![tags::filter(id_filter, lost)]).await?);
     }
-    Ok(items)
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let id = item.id().ok_or_else(|| missing("id"))?.to_string();
+        if let Some(address) = tags::owner(cx, item.tags(), |o| tracked_id(o) == id) {
+            out.push((address, id, item));
+        }
+    }
+    Ok(out)
 }
 
 /// The error for a response that lacks a field AWS always sends.

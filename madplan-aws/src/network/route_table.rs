@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use typed_builder::TypedBuilder;
 
 use super::subnet::Subnet;
-use super::{InternetGatewayId, RouteTableId, SubnetId, VpcId, find_all, missing, unresolved};
+use super::{
+    InternetGatewayId, RouteTableId, SubnetId, VpcId, describe, find_all, missing, unresolved,
+};
 use crate::error::sdk_error;
 use crate::{Aws, tags};
 
@@ -165,38 +167,15 @@ impl Resource for RouteTable {
     }
 
     async fn refresh(aws: &Aws, cx: &RefreshCx<Self>) -> Result<Vec<Found<Self>>, ProviderError> {
-        let tracked = cx
-            .tracked
-            .iter()
-            .map(|t| t.outputs.route_table_id.0.clone())
-            .collect();
         let items = find_all(
-            &cx.environment,
-            tracked,
+            cx,
             "route-table-id",
-            |t: &aws_sdk_ec2::types::RouteTable| t.route_table_id(),
-            |filters| async move {
-                aws.ec2()
-                    .describe_route_tables()
-                    .set_filters(Some(filters))
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .try_collect()
-                    .await
-                    .map_err(sdk_error)
-            },
+            |o| o.route_table_id.as_str(),
+            describe!(aws.ec2().describe_route_tables()),
         )
         .await?;
         let mut found = Vec::new();
-        for t in items {
-            let id = t
-                .route_table_id()
-                .ok_or_else(|| missing("route table id"))?
-                .to_string();
-            let Some(address) = tags::owner(cx, t.tags(), |o| o.route_table_id.0 == id) else {
-                continue;
-            };
+        for (address, id, t) in items {
             let routes = t
                 .routes()
                 .iter()

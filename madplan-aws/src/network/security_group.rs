@@ -10,7 +10,7 @@ use madplan_core::{
 use serde::{Deserialize, Serialize};
 use typed_builder::TypedBuilder;
 
-use super::{PortRange, SecurityGroupId, VpcId, find_all, missing, unresolved};
+use super::{PortRange, SecurityGroupId, VpcId, describe, find_all, missing, unresolved};
 use crate::error::sdk_error;
 use crate::{Aws, tags};
 
@@ -238,74 +238,27 @@ enum Direction {
     Egress,
 }
 
-async fn authorize(
-    aws: &Aws,
-    id: &str,
-    dir: Direction,
-    rules: &[&Rule],
-) -> Result<(), ProviderError> {
-    if rules.is_empty() {
-        return Ok(());
-    }
-    let perms = rules
-        .iter()
-        .map(|r| r.to_permission())
-        .collect::<Result<Vec<_>, _>>()?;
-    match dir {
-        Direction::Ingress => {
-            aws.ec2()
-                .authorize_security_group_ingress()
-                .group_id(id)
+/// Sends one of the four rule calls with `rules`, if there are any.
+macro_rules! rule_call {
+    ($aws:expr, $id:expr, $rules:expr, $op:ident) => {{
+        if !$rules.is_empty() {
+            let perms = $rules
+                .iter()
+                .map(|r| r.to_permission())
+                .collect::<Result<Vec<_>, _>>()?;
+            $aws.ec2()
+                .$op()
+                .group_id($id)
                 .set_ip_permissions(Some(perms))
                 .send()
                 .await
                 .map_err(sdk_error)?;
         }
-        Direction::Egress => {
-            aws.ec2()
-                .authorize_security_group_egress()
-                .group_id(id)
-                .set_ip_permissions(Some(perms))
-                .send()
-                .await
-                .map_err(sdk_error)?;
-        }
-    }
-    Ok(())
+    }};
 }
 
-async fn revoke(aws: &Aws, id: &str, dir: Direction, rules: &[&Rule]) -> Result<(), ProviderError> {
-    if rules.is_empty() {
-        return Ok(());
-    }
-    let perms = rules
-        .iter()
-        .map(|r| r.to_permission())
-        .collect::<Result<Vec<_>, _>>()?;
-    match dir {
-        Direction::Ingress => {
-            aws.ec2()
-                .revoke_security_group_ingress()
-                .group_id(id)
-                .set_ip_permissions(Some(perms))
-                .send()
-                .await
-                .map_err(sdk_error)?;
-        }
-        Direction::Egress => {
-            aws.ec2()
-                .revoke_security_group_egress()
-                .group_id(id)
-                .set_ip_permissions(Some(perms))
-                .send()
-                .await
-                .map_err(sdk_error)?;
-        }
-    }
-    Ok(())
-}
-
-/// Brings one direction's rules from `before` to `after`.
+/// Brings one direction's rules from `before` to `after`: revokes what
+/// went, then authorizes what is new.
 async fn reconcile(
     aws: &Aws,
     id: &str,
@@ -315,8 +268,17 @@ async fn reconcile(
 ) -> Result<(), ProviderError> {
     let gone: Vec<&Rule> = before.difference(after).collect();
     let new: Vec<&Rule> = after.difference(before).collect();
-    revoke(aws, id, dir, &gone).await?;
-    authorize(aws, id, dir, &new).await
+    match dir {
+        Direction::Ingress => {
+            rule_call!(aws, id, gone, revoke_security_group_ingress);
+            rule_call!(aws, id, new, authorize_security_group_ingress);
+        }
+        Direction::Egress => {
+            rule_call!(aws, id, gone, revoke_security_group_egress);
+            rule_call!(aws, id, new, authorize_security_group_egress);
+        }
+    }
+    Ok(())
 }
 
 impl Resource for SecurityGroup {
@@ -356,35 +318,15 @@ impl Resource for SecurityGroup {
     }
 
     async fn refresh(aws: &Aws, cx: &RefreshCx<Self>) -> Result<Vec<Found<Self>>, ProviderError> {
-        let tracked = cx
-            .tracked
-            .iter()
-            .map(|t| t.outputs.security_group_id.0.clone())
-            .collect();
         let items = find_all(
-            &cx.environment,
-            tracked,
+            cx,
             "group-id",
-            |g: &aws_sdk_ec2::types::SecurityGroup| g.group_id(),
-            |filters| async move {
-                aws.ec2()
-                    .describe_security_groups()
-                    .set_filters(Some(filters))
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .try_collect()
-                    .await
-                    .map_err(sdk_error)
-            },
+            |o| o.security_group_id.as_str(),
+            describe!(aws.ec2().describe_security_groups()),
         )
         .await?;
         let mut found = Vec::new();
-        for g in items {
-            let id = g.group_id().ok_or_else(|| missing("group id"))?.to_string();
-            let Some(address) = tags::owner(cx, g.tags(), |o| o.security_group_id.0 == id) else {
-                continue;
-            };
+        for (address, id, g) in items {
             found.push(Found {
                 address,
                 observed: Observed {

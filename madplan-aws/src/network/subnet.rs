@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use typed_builder::TypedBuilder;
 
 use super::vpc::{Vpc, check_block};
-use super::{SubnetId, VpcId, find_all, missing, unresolved};
+use super::{SubnetId, VpcId, describe, find_all, missing, unresolved};
 use crate::error::sdk_error;
 use crate::{Aws, tags};
 
@@ -109,38 +109,15 @@ impl Resource for Subnet {
     }
 
     async fn refresh(aws: &Aws, cx: &RefreshCx<Self>) -> Result<Vec<Found<Self>>, ProviderError> {
-        let tracked = cx
-            .tracked
-            .iter()
-            .map(|t| t.outputs.subnet_id.0.clone())
-            .collect();
         let items = find_all(
-            &cx.environment,
-            tracked,
+            cx,
             "subnet-id",
-            |s: &aws_sdk_ec2::types::Subnet| s.subnet_id(),
-            |filters| async move {
-                aws.ec2()
-                    .describe_subnets()
-                    .set_filters(Some(filters))
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .try_collect()
-                    .await
-                    .map_err(sdk_error)
-            },
+            |o| o.subnet_id.as_str(),
+            describe!(aws.ec2().describe_subnets()),
         )
         .await?;
         let mut found = Vec::new();
-        for s in items {
-            let id = s
-                .subnet_id()
-                .ok_or_else(|| missing("subnet id"))?
-                .to_string();
-            let Some(address) = tags::owner(cx, s.tags(), |o| o.subnet_id.0 == id) else {
-                continue;
-            };
+        for (address, id, s) in items {
             found.push(Found {
                 address,
                 observed: Observed {

@@ -9,7 +9,7 @@ use madplan_core::{
 use serde::{Deserialize, Serialize};
 use typed_builder::TypedBuilder;
 
-use super::{VpcId, find_all, missing};
+use super::{VpcId, describe, find_all, missing};
 use crate::error::sdk_error;
 use crate::{Aws, tags};
 
@@ -109,35 +109,15 @@ impl Resource for Vpc {
     }
 
     async fn refresh(aws: &Aws, cx: &RefreshCx<Self>) -> Result<Vec<Found<Self>>, ProviderError> {
-        let tracked = cx
-            .tracked
-            .iter()
-            .map(|t| t.outputs.vpc_id.0.clone())
-            .collect();
-        let vpcs = find_all(
-            &cx.environment,
-            tracked,
+        let items = find_all(
+            cx,
             "vpc-id",
-            |v: &aws_sdk_ec2::types::Vpc| v.vpc_id(),
-            |filters| async move {
-                aws.ec2()
-                    .describe_vpcs()
-                    .set_filters(Some(filters))
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .try_collect()
-                    .await
-                    .map_err(sdk_error)
-            },
+            |o| o.vpc_id.as_str(),
+            describe!(aws.ec2().describe_vpcs()),
         )
         .await?;
         let mut found = Vec::new();
-        for v in vpcs {
-            let id = v.vpc_id().ok_or_else(|| missing("VPC id"))?.to_string();
-            let Some(address) = tags::owner(cx, v.tags(), |o| o.vpc_id.0 == id) else {
-                continue;
-            };
+        for (address, id, v) in items {
             // DescribeVpcs does not return the DNS attributes: AWS has no
             // batch call for them.
             let dns_support = read_attr(aws, &id, VpcAttributeName::EnableDnsSupport).await?;
