@@ -14,7 +14,7 @@ start_moto
 # Doc examples first, so that the suite's summary is the last thing printed.
 cargo test --workspace --doc --quiet
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --all-targets --no-fail-fast
+  cargo nextest run --workspace --lib --bins --tests --examples --no-fail-fast
 else
-  cargo test --workspace --all-targets --no-fail-fast
+  cargo test --workspace --lib --bins --tests --examples --no-fail-fast
 fi
