@@ -5,6 +5,40 @@
 //! tags, and each kind is refreshed with one `Describe*` call filtered on the
 //! environment tag (plus one more only when a tracked resource lost its tags),
 //! whatever the number of resources.
+//!
+//! References are typed: a subnet takes its VPC's handle,
+//!
+//! ```
+//! use madplan_aws::network::{Subnet, Vpc};
+//! use madplan_core::Environment;
+//!
+//! let mut env = Environment::new("staging");
+//! let vpc = env.add("main", Vpc::builder().cidr("10.0.0.0/16").build());
+//! env.add("a", Subnet::builder().vpc(&vpc).cidr("10.0.1.0/24").zone("us-east-1a").build());
+//! ```
+//!
+//! and nothing else where a VPC is needed:
+//!
+//! ```compile_fail
+//! # use madplan_aws::network::{Subnet, Vpc};
+//! # use madplan_core::Environment;
+//! # let mut env = Environment::new("staging");
+//! # let vpc = env.add("main", Vpc::builder().cidr("10.0.0.0/16").build());
+//! let a = env.add("a", Subnet::builder().vpc(&vpc).cidr("10.0.1.0/24").zone("us-east-1a").build());
+//! // A subnet is not a VPC:
+//! env.add("b", Subnet::builder().vpc(&a).cidr("10.0.2.0/24").zone("us-east-1a").build());
+//! ```
+//!
+//! Required fields are checked by the compiler too: a subnet without a zone
+//! does not build.
+//!
+//! ```compile_fail
+//! # use madplan_aws::network::{Subnet, Vpc};
+//! # use madplan_core::Environment;
+//! # let mut env = Environment::new("staging");
+//! # let vpc = env.add("main", Vpc::builder().cidr("10.0.0.0/16").build());
+//! env.add("a", Subnet::builder().vpc(&vpc).cidr("10.0.1.0/24").build());
+//! ```
 
 use std::future::Future;
 
