@@ -1,0 +1,415 @@
+//! The Cloudflare API v4 client: one place that authenticates, budgets,
+//! retries and decodes the envelope; one file per API area.
+
+use std::fmt;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use governor::{DefaultDirectRateLimiter, Jitter, Quota, RateLimiter};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use typed_builder::TypedBuilder;
+
+use crate::error::{ApiMessage, Error};
+
+pub mod dns;
+pub mod rulesets;
+pub mod settings;
+pub mod zones;
+
+/// Cloudflare's API.
+pub const DEFAULT_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
+
+/// How many requests the client lets itself send: never more than
+/// `requests` in any window of `window`. Cloudflare allows 1200 per 5 minutes
+/// per token and blocks every call for 5 minutes past that, so the default
+/// is exactly that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Requests per window.
+    pub requests: u32,
+    /// The window.
+    pub window: Duration,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self {
+            requests: 1200,
+            window: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Budget {
+    /// The limiter: a burst of a sixth of the budget, refilled evenly with
+    /// the rest, so that no window of `window` sees more than `requests`
+    /// (burst + window / period = requests).
+    fn limiter(&self) -> Result<DefaultDirectRateLimiter, Error> {
+        let requests = self.requests.max(2);
+        let burst = (requests / 6).max(1);
+        let period = self.window / (requests - burst);
+        let quota = Quota::with_period(period)
+            .ok_or_else(|| Error::Config("the request budget's window is zero".into()))?
+            .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+        Ok(RateLimiter::direct(quota))
+    }
+}
+
+/// How failed calls are retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: usize,
+    /// The first pause.
+    pub min_delay: Duration,
+    /// The longest pause of the backoff.
+    pub max_delay: Duration,
+    /// The longest `retry-after` honoured; a longer one fails the call.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 4,
+            min_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(20),
+            max_retry_after: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What a [`Client`] is built from.
+#[derive(TypedBuilder)]
+pub struct ClientConfig {
+    /// The API token.
+    token: SecretString,
+    /// The API's base URL.
+    #[builder(default = DEFAULT_BASE_URL.to_string(), setter(into))]
+    base_url: String,
+    /// The client's own request budget.
+    #[builder(default)]
+    budget: Budget,
+    /// Retries.
+    #[builder(default)]
+    retry: RetryPolicy,
+}
+
+/// A Cloudflare API client. Cheap to clone; clones share the budget.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: SecretString,
+    limiter: Arc<DefaultDirectRateLimiter>,
+    retry: RetryPolicy,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("token", &"[redacted]")
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+/// The envelope every answer comes in.
+#[derive(Debug, Deserialize)]
+struct Envelope<T> {
+    #[serde(default)]
+    success: bool,
+    #[serde(default)]
+    errors: Vec<ApiMessage>,
+    result: Option<T>,
+    result_info: Option<ResultInfo>,
+}
+
+/// Paging information of a list answer.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+pub struct ResultInfo {
+    /// This page.
+    #[serde(default)]
+    pub page: u32,
+    /// Items per page.
+    #[serde(default)]
+    pub per_page: u32,
+    /// Items on this page.
+    #[serde(default)]
+    pub count: u32,
+    /// Items in all.
+    #[serde(default)]
+    pub total_count: u32,
+    /// Pages in all.
+    #[serde(default)]
+    pub total_pages: u32,
+}
+
+/// A failed attempt, and whether another may be made.
+struct Attempt {
+    error: Error,
+    retry: bool,
+    wait: Option<Duration>,
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+impl Client {
+    /// A client from `CLOUDFLARE_API_TOKEN` (required) and
+    /// `CLOUDFLARE_BASE_URL` (optional).
+    pub fn from_env() -> Result<Self, Error> {
+        let token = std::env::var("CLOUDFLARE_API_TOKEN").map_err(|_| {
+            Error::Config(
+                "CLOUDFLARE_API_TOKEN is not set; create an API token with Zone:Edit, DNS:Edit and \
+                 Zone Settings:Edit permissions and export it"
+                    .into(),
+            )
+        })?;
+        let mut config = ClientConfig::builder()
+            .token(SecretString::from(token))
+            .build();
+        if let Ok(base) = std::env::var("CLOUDFLARE_BASE_URL") {
+            config.base_url = base;
+        }
+        Self::new(config)
+    }
+
+    /// A client from explicit configuration.
+    pub fn new(config: ClientConfig) -> Result<Self, Error> {
+        if config.token.expose_secret().trim().is_empty() {
+            return Err(Error::Config("the Cloudflare API token is empty".into()));
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("madplan/", env!("CARGO_PKG_VERSION")))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base: config.base_url.trim_end_matches('/').to_string(),
+            token: config.token,
+            limiter: Arc::new(config.budget.limiter()?),
+            retry: config.retry,
+        })
+    }
+
+    /// Sends one request and decodes the envelope, retrying what may be
+    /// retried. Returns the result and the paging information.
+    async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&B>,
+    ) -> Result<(Option<T>, Option<ResultInfo>), Error> {
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.retry.min_delay)
+            .with_max_delay(self.retry.max_delay)
+            .with_max_times(self.retry.max_retries)
+            .with_jitter();
+        let max_wait = self.retry.max_retry_after;
+        let mut attempts = 0usize;
+        let result = (|| {
+            attempts += 1;
+            self.attempt::<T, B>(method.clone(), path, query, body)
+        })
+        .retry(backoff)
+        .sleep(tokio::time::sleep)
+        .when(|a: &Attempt| a.retry && a.wait.is_none_or(|w| w <= max_wait))
+        .adjust(|a: &Attempt, planned| planned.map(|d| a.wait.unwrap_or(d)))
+        .notify(|a: &Attempt, wait| {
+            tracing::warn!(%method, path, error = %a.error, ?wait, "retrying a Cloudflare call");
+        })
+        .await;
+        match result {
+            Ok(v) => Ok(v),
+            Err(a) if a.error.status() == Some(429) => Err(Error::RateLimited {
+                method: method.to_string(),
+                path: path.to_string(),
+                attempts,
+                retry_after: a.wait,
+            }),
+            Err(a) => Err(a.error),
+        }
+    }
+
+    async fn attempt<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&B>,
+    ) -> Result<(Option<T>, Option<ResultInfo>), Attempt> {
+        self.limiter
+            .until_ready_with_jitter(Jitter::up_to(Duration::from_millis(20)))
+            .await;
+        let idempotent = method != Method::POST;
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(self.token.expose_secret())
+            .header("accept", "application/json");
+        if !query.is_empty() {
+            req = req.query(query);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let span = tracing::debug_span!("cloudflare", %method, path);
+        let resp = match tracing::Instrument::instrument(req.send(), span).await {
+            Ok(r) => r,
+            Err(e) => {
+                // A connection that was never made cannot have changed
+                // anything; anything else is retried only if idempotent.
+                let retry = e.is_connect() || (idempotent && (e.is_timeout() || e.is_request()));
+                return Err(Attempt {
+                    error: Error::Transport {
+                        method: method.to_string(),
+                        path: path.to_string(),
+                        source: e,
+                    },
+                    retry,
+                    wait: None,
+                });
+            }
+        };
+        let status = resp.status();
+        let ray_id = resp
+            .headers()
+            .get("cf-ray")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let wait = retry_after(resp.headers());
+        let bytes = resp.bytes().await.map_err(|e| Attempt {
+            error: Error::Transport {
+                method: method.to_string(),
+                path: path.to_string(),
+                source: e,
+            },
+            retry: idempotent,
+            wait: None,
+        })?;
+        let envelope: Result<Envelope<T>, _> = serde_json::from_slice(&bytes);
+        let api_error = |errors: Vec<ApiMessage>| Error::Api {
+            status: status.as_u16(),
+            method: method.to_string(),
+            path: path.to_string(),
+            errors,
+            ray_id: ray_id.clone(),
+        };
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            // Not processed: safe to send again, even a POST.
+            let errors = envelope.map(|e| e.errors).unwrap_or_default();
+            return Err(Attempt {
+                error: api_error(errors),
+                retry: true,
+                wait,
+            });
+        }
+        if status.is_server_error() {
+            let errors = envelope.map(|e| e.errors).unwrap_or_default();
+            return Err(Attempt {
+                error: api_error(errors),
+                retry: idempotent,
+                wait,
+            });
+        }
+        let envelope = envelope.map_err(|e| Attempt {
+            error: Error::Decode {
+                method: method.to_string(),
+                path: path.to_string(),
+                message: format!("{e} (HTTP {status})"),
+            },
+            retry: false,
+            wait: None,
+        })?;
+        if !status.is_success() || !envelope.success {
+            return Err(Attempt {
+                error: api_error(envelope.errors),
+                retry: false,
+                wait: None,
+            });
+        }
+        Ok((envelope.result, envelope.result_info))
+    }
+
+    /// A call whose answer must carry a result.
+    pub(crate) async fn result<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&B>,
+    ) -> Result<T, Error> {
+        let (result, _) = self.call::<T, B>(method.clone(), path, query, body).await?;
+        result.ok_or_else(|| Error::Decode {
+            method: method.to_string(),
+            path: path.to_string(),
+            message: "the envelope has no result".into(),
+        })
+    }
+
+    /// Every item of a paginated list, fetched page by page.
+    pub(crate) async fn all<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        per_page: u32,
+    ) -> Result<Vec<T>, Error> {
+        let mut out = Vec::new();
+        let mut page = 1u32;
+        loop {
+            let mut q = query.to_vec();
+            q.push(("page", page.to_string()));
+            q.push(("per_page", per_page.to_string()));
+            let (items, info) = self.call::<Vec<T>, ()>(Method::GET, path, &q, None).await?;
+            let items = items.unwrap_or_default();
+            let got = items.len();
+            out.extend(items);
+            match info {
+                Some(i) if page < i.total_pages && got > 0 => page += 1,
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_budget_never_exceeds_cloudflare_s_limit() {
+        let b = Budget::default();
+        let burst = b.requests / 6;
+        let period = b.window / (b.requests - burst);
+        // burst + refills within the window
+        let worst = burst + (b.window.as_millis() / period.as_millis()) as u32;
+        assert!(worst <= 1200, "{worst}");
+    }
+
+    #[test]
+    fn debug_does_not_print_the_token() {
+        let c = Client::new(
+            ClientConfig::builder()
+                .token(SecretString::from("cf-very-secret-token"))
+                .build(),
+        )
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("cf-very-secret-token"), "{shown}");
+        assert!(shown.contains("redacted"));
+    }
+}
