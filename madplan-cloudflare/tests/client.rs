@@ -202,6 +202,33 @@ async fn the_five_zone_settings_read_and_write_as_closed_types() {
     no_violations(&fake);
 }
 
+/// HSTS without its object: the spec allows the body, Cloudflare refuses
+/// the value.
+struct LooseHeader;
+impl Setting for LooseHeader {
+    const ID: &'static str = "security_header";
+    type Value = serde_json::Value;
+}
+
+#[tokio::test]
+async fn an_invalid_setting_value_gets_cloudflare_s_error() {
+    let fake = fake().await;
+    let cf = client(&fake);
+    let z = fake.zone_id(ZONE);
+    let err = cf
+        .set_setting::<LooseHeader>(&z, &json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.codes(), vec![1007], "{err}");
+    assert_eq!(err.status(), Some(400));
+    assert!(
+        err.to_string()
+            .contains("Invalid value for zone setting security_header"),
+        "{err}"
+    );
+    no_violations(&fake);
+}
+
 /// A setting typed wrongly on purpose, to show the spec check at work.
 struct LooseSsl;
 impl Setting for LooseSsl {

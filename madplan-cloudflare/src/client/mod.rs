@@ -100,7 +100,8 @@ pub struct ClientConfig {
     retry: RetryPolicy,
 }
 
-/// A Cloudflare API client. Cheap to clone; clones share the budget.
+/// A Cloudflare API client. Cheap to clone; clones share the request budget,
+/// so one token should have one client (and its clones).
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,

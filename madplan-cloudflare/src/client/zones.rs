@@ -1,6 +1,5 @@
 //! Zones.
 
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
 use super::Client;
@@ -28,11 +27,5 @@ impl Client {
             .into_iter()
             .find(|z| z.name == name)
             .ok_or_else(|| Error::ZoneNotFound(name.to_string()))
-    }
-
-    /// A zone by id.
-    pub async fn zone(&self, id: &str) -> Result<Zone, Error> {
-        self.result::<Zone, ()>(Method::GET, &format!("/zones/{id}"), &[], None)
-            .await
     }
 }
