@@ -3,19 +3,19 @@
 //! It serves the endpoints the client uses with Cloudflare's envelope and
 //! error codes, checks the API token, can be told to answer 429 for the next
 //! requests, and checks every request against the official OpenAPI document
-//! (`shared/specs/cf-trim.json`): an unknown operation, a missing bearer
+//! (`shared/specs/cf-trim.json`, found by `madplan_core::testkit::specs_dir`): an unknown operation, a missing bearer
 //! token, a bad query parameter or a body that breaks the schema is recorded
 //! as a violation and answered with HTTP 400, so the calling test fails.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use madplan_core::testkit::SpecCheck;
 use serde_json::{Value, json};
 
 /// A documented bug of the 2023 Cloudflare OpenAPI document that the
@@ -47,35 +47,8 @@ impl Allowance {
     ];
 }
 
-/// The request check: operations of the spec with their compiled body
-/// schemas.
-struct SpecCheck {
-    operations: Vec<Operation>,
-}
-
-struct Operation {
-    method: Method,
-    segments: Vec<String>,
-    id: String,
-    query: Vec<(String, Value)>,
-    body: Option<jsonschema::Validator>,
-    body_required: bool,
-}
-
-/// Where the official specs are: `MADPLAN_SPECS`, or `shared/specs` beside
-/// the repository.
-pub fn specs_dir() -> PathBuf {
-    std::env::var_os("MADPLAN_SPECS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/specs"))
-}
-
-impl SpecCheck {
-    fn load(path: &Path, allowances: &[Allowance]) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the Cloudflare spec {}: {e}", path.display()))?;
-        let mut spec: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-        numbers_as_numbers(&mut spec);
+fn load_spec(allowances: &[Allowance]) -> SpecCheck {
+    SpecCheck::load("cf-trim.json", |spec| {
         let schemas = &mut spec["components"]["schemas"];
         if allowances.contains(&Allowance::RulesetReadOnlyFieldsRequired) {
             for name in ["Ruleset", "Rule"] {
@@ -93,190 +66,8 @@ impl SpecCheck {
         {
             o.remove("required");
         }
-        let components = spec["components"].clone();
-        let mut operations = Vec::new();
-        let paths = spec["paths"].as_object().cloned().unwrap_or_default();
-        for (path, item) in paths {
-            let common_params = item.get("parameters").cloned().unwrap_or(json!([]));
-            for (m, op) in item.as_object().into_iter().flatten() {
-                let Ok(method) = m.to_uppercase().parse::<Method>() else {
-                    continue;
-                };
-                if !op.is_object() {
-                    continue;
-                }
-                let mut query = Vec::new();
-                let params = op["parameters"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .chain(common_params.as_array().into_iter().flatten());
-                for p in params {
-                    let p = resolve(&spec, p);
-                    if p["in"] == "query" {
-                        query.push((
-                            p["name"].as_str().unwrap_or_default().to_string(),
-                            p["schema"].clone(),
-                        ));
-                    }
-                }
-                let body_schema = &op["requestBody"]["content"]["application/json"]["schema"];
-                let body = if body_schema.is_object() {
-                    let doc = json!({"allOf": [body_schema], "components": components});
-                    Some(
-                        jsonschema::options()
-                            .with_draft(jsonschema::Draft::Draft4)
-                            .should_validate_formats(true)
-                            .build(&doc)
-                            .map_err(|e| format!("{m} {path}: {e}"))?,
-                    )
-                } else {
-                    None
-                };
-                operations.push(Operation {
-                    method,
-                    segments: path
-                        .trim_matches('/')
-                        .split('/')
-                        .map(str::to_string)
-                        .collect(),
-                    id: op["operationId"].as_str().unwrap_or_default().to_string(),
-                    query,
-                    body,
-                    body_required: op["requestBody"]["required"].as_bool().unwrap_or(false),
-                });
-            }
-        }
-        Ok(Self { operations })
-    }
-
-    /// What is wrong with a request, by the spec.
-    fn check(
-        &self,
-        method: &Method,
-        path: &[&str],
-        query: &[(String, String)],
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Vec<String> {
-        let matches = |o: &&Operation| {
-            o.method == *method
-                && o.segments.len() == path.len()
-                && o.segments
-                    .iter()
-                    .zip(path)
-                    .all(|(s, p)| (s.starts_with('{') && s.ends_with('}')) || s == p)
-        };
-        // A literal segment beats a template (`/rulesets/phases/...`).
-        let Some(op) = self
-            .operations
-            .iter()
-            .filter(matches)
-            .max_by_key(|o| o.segments.iter().filter(|s| !s.starts_with('{')).count())
-        else {
-            return vec![format!(
-                "{method} /{} is not an operation of the spec",
-                path.join("/")
-            )];
-        };
-        let mut out = Vec::new();
-        let auth = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if !auth.starts_with("Bearer ") {
-            out.push(format!("{}: no bearer token (the api_token scheme)", op.id));
-        }
-        for (k, v) in query {
-            match op.query.iter().find(|(n, _)| n == k) {
-                None => out.push(format!("{}: unknown query parameter {k:?}", op.id)),
-                Some((_, schema)) => {
-                    if let Some(e) = check_scalar(schema, v) {
-                        out.push(format!("{}: query parameter {k}: {e}", op.id));
-                    }
-                }
-            }
-        }
-        match (&op.body, body.is_empty()) {
-            (Some(_), true) if op.body_required => {
-                out.push(format!("{}: the body is required", op.id))
-            }
-            (Some(v), false) => match serde_json::from_slice::<Value>(body) {
-                Ok(instance) => {
-                    for e in v.iter_errors(&instance) {
-                        out.push(format!("{}: body {}: {e}", op.id, e.instance_path()));
-                    }
-                }
-                Err(e) => out.push(format!("{}: the body is not JSON: {e}", op.id)),
-            },
-            (None, false) => out.push(format!("{}: takes no body", op.id)),
-            _ => {}
-        }
-        out
-    }
-}
-
-/// The trimmed spec was converted from YAML by PyYAML, which reads `9e+07`
-/// (no dot) as a string: schema bounds written that way become numbers again.
-fn numbers_as_numbers(v: &mut Value) {
-    const NUMERIC: [&str; 8] = [
-        "minimum",
-        "maximum",
-        "exclusiveMinimum",
-        "exclusiveMaximum",
-        "multipleOf",
-        "minLength",
-        "maxLength",
-        "maxItems",
-    ];
-    match v {
-        Value::Object(o) => {
-            for (k, x) in o.iter_mut() {
-                if NUMERIC.contains(&k.as_str()) {
-                    if let Some(n) = x.as_str().and_then(|s| s.parse::<f64>().ok()) {
-                        *x = json!(n);
-                    }
-                } else {
-                    numbers_as_numbers(x);
-                }
-            }
-        }
-        Value::Array(a) => a.iter_mut().for_each(numbers_as_numbers),
-        _ => {}
-    }
-}
-
-fn resolve<'a>(spec: &'a Value, v: &'a Value) -> &'a Value {
-    match v["$ref"].as_str() {
-        Some(r) => spec.pointer(r.trim_start_matches('#')).unwrap_or(v),
-        None => v,
-    }
-}
-
-/// Checks a query value against a simple schema (type, enum, bounds).
-fn check_scalar(schema: &Value, v: &str) -> Option<String> {
-    if let Some(options) = schema["enum"].as_array()
-        && !options
-            .iter()
-            .any(|o| o.as_str() == Some(v) || o.to_string().as_str() == v)
-    {
-        return Some(format!("{v:?} is not one of {options:?}"));
-    }
-    match schema["type"].as_str() {
-        Some("number") | Some("integer") => {
-            let Ok(n) = v.parse::<f64>() else {
-                return Some(format!("{v:?} is not a number"));
-            };
-            if schema["minimum"].as_f64().is_some_and(|m| n < m)
-                || schema["maximum"].as_f64().is_some_and(|m| n > m)
-            {
-                return Some(format!("{n} is out of range"));
-            }
-            None
-        }
-        Some("boolean") if v != "true" && v != "false" => Some(format!("{v:?} is not a boolean")),
-        _ => None,
-    }
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[derive(Default)]
@@ -322,8 +113,7 @@ impl FakeCloudflare {
     /// request checks against `cf-trim.json` in [`specs_dir`] and the given
     /// allowances for its documented bugs.
     pub async fn start(token: &str, zones: &[&str], allowances: &[Allowance]) -> Self {
-        let spec = SpecCheck::load(&specs_dir().join("cf-trim.json"), allowances)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let spec = load_spec(allowances);
         let mut world = World {
             token: token.to_string(),
             ..World::default()
@@ -483,7 +273,15 @@ async fn handle(
         return error(StatusCode::NOT_FOUND, 7000, "No route for that URI");
     };
     let path: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    let violations = shared.spec.check(&method, &path, &query, &headers, &body);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let violations = shared
+        .spec
+        .check(method.as_str(), &path, &query, &header, &body);
     let mut w = shared.world.lock().unwrap_or_else(|e| e.into_inner());
     w.requests.push(format!("{method} /{}", path.join("/")));
     if !violations.is_empty() {

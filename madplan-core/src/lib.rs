@@ -20,6 +20,8 @@ pub mod registry;
 pub mod resource;
 pub mod secret;
 pub mod state;
+#[cfg(feature = "test-util")]
+pub mod testkit;
 pub mod validate;
 
 pub use address::Address;

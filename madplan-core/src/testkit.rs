@@ -1,0 +1,281 @@
+//! Test support shared by the provider crates' fakes (feature `test-util`):
+//! checking requests against a provider's official OpenAPI document.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+/// Where the official specs are: `MADPLAN_SPECS`, or `shared/specs` beside
+/// the repository.
+pub fn specs_dir() -> PathBuf {
+    std::env::var_os("MADPLAN_SPECS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/specs"))
+}
+
+/// The operations of an OpenAPI 3.0 document, with their security
+/// requirements, query parameters and compiled request body schemas.
+pub struct SpecCheck {
+    operations: Vec<Operation>,
+}
+
+struct Operation {
+    method: String,
+    segments: Vec<String>,
+    id: String,
+    query: Vec<(String, Value)>,
+    body: Option<jsonschema::Validator>,
+    body_required: bool,
+    /// Alternatives; each a list of credentials that must all be present.
+    security: Vec<Vec<Credential>>,
+}
+
+#[derive(Clone, Debug)]
+enum Credential {
+    Header(String),
+    Query(String),
+    Bearer,
+    Basic,
+    Digest,
+}
+
+impl SpecCheck {
+    /// Loads `file` from [`specs_dir`], lets `patch` fix documented bugs of
+    /// the document (each patch should be named where it is applied), and
+    /// compiles every request body schema.
+    pub fn load(file: &str, patch: impl FnOnce(&mut Value)) -> Result<Self, String> {
+        let path = specs_dir().join(file);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read the spec {}: {e}", path.display()))?;
+        let mut spec: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        numbers_as_numbers(&mut spec);
+        patch(&mut spec);
+        let components = spec["components"].clone();
+        let schemes = spec["components"]["securitySchemes"].clone();
+        let global_security = spec["security"].clone();
+        let credential = |name: &str| -> Option<Credential> {
+            let s = &schemes[name];
+            match (s["type"].as_str(), s["in"].as_str(), s["scheme"].as_str()) {
+                (Some("apiKey"), Some("header"), _) => Some(Credential::Header(
+                    s["name"].as_str().unwrap_or_default().to_lowercase(),
+                )),
+                (Some("apiKey"), Some("query"), _) => Some(Credential::Query(
+                    s["name"].as_str().unwrap_or_default().to_string(),
+                )),
+                (Some("http"), _, Some("bearer")) | (Some("oauth2"), _, _) => {
+                    Some(Credential::Bearer)
+                }
+                (Some("http"), _, Some("basic")) => Some(Credential::Basic),
+                (Some("http"), _, Some("digest")) => Some(Credential::Digest),
+                _ => None,
+            }
+        };
+        let mut operations = Vec::new();
+        let paths = spec["paths"].as_object().cloned().unwrap_or_default();
+        for (path, item) in paths {
+            let common_params = item.get("parameters").cloned().unwrap_or(json!([]));
+            for (m, op) in item.as_object().into_iter().flatten() {
+                if !["get", "put", "post", "delete", "patch", "head", "options"]
+                    .contains(&m.as_str())
+                    || !op.is_object()
+                {
+                    continue;
+                }
+                let mut query = Vec::new();
+                let params = op["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .chain(common_params.as_array().into_iter().flatten());
+                for p in params {
+                    let p = resolve(&spec, p);
+                    if p["in"] == "query" {
+                        query.push((
+                            p["name"].as_str().unwrap_or_default().to_string(),
+                            resolve(&spec, &p["schema"]).clone(),
+                        ));
+                    }
+                }
+                let body_schema = &op["requestBody"]["content"]["application/json"]["schema"];
+                let body = if body_schema.is_object() {
+                    let doc = json!({"allOf": [body_schema], "components": components});
+                    Some(
+                        jsonschema::options()
+                            .with_draft(jsonschema::Draft::Draft4)
+                            .should_validate_formats(true)
+                            .build(&doc)
+                            .map_err(|e| format!("{m} {path}: {e}"))?,
+                    )
+                } else {
+                    None
+                };
+                let requirements = if op["security"].is_array() {
+                    &op["security"]
+                } else {
+                    &global_security
+                };
+                let security = requirements
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|alt| {
+                        alt.as_object()
+                            .map(|o| o.keys().map(|k| credential(k)).collect::<Option<Vec<_>>>())
+                    })
+                    .flatten()
+                    .collect();
+                operations.push(Operation {
+                    method: m.to_uppercase(),
+                    segments: path
+                        .trim_matches('/')
+                        .split('/')
+                        .map(str::to_string)
+                        .collect(),
+                    id: op["operationId"].as_str().unwrap_or_default().to_string(),
+                    query,
+                    body,
+                    body_required: op["requestBody"]["required"].as_bool().unwrap_or(false),
+                    security,
+                });
+            }
+        }
+        Ok(Self { operations })
+    }
+
+    /// What is wrong with a request by the spec: the operation must exist,
+    /// one of its security requirements must be met, its query parameters
+    /// must be known and fit their schemas, and the body must fit the
+    /// request schema. `header` looks a header up by lower-case name.
+    pub fn check(
+        &self,
+        method: &str,
+        path: &[&str],
+        query: &[(String, String)],
+        header: &dyn Fn(&str) -> Option<String>,
+        body: &[u8],
+    ) -> Vec<String> {
+        let matches = |o: &&Operation| {
+            o.method == method
+                && o.segments.len() == path.len()
+                && o.segments
+                    .iter()
+                    .zip(path)
+                    .all(|(s, p)| (s.starts_with('{') && s.ends_with('}')) || s == p)
+        };
+        // A literal segment beats a template (`/monitor/search`).
+        let Some(op) = self
+            .operations
+            .iter()
+            .filter(matches)
+            .max_by_key(|o| o.segments.iter().filter(|s| !s.starts_with('{')).count())
+        else {
+            return vec![format!(
+                "{method} /{} is not an operation of the spec",
+                path.join("/")
+            )];
+        };
+        let mut out = Vec::new();
+        let present = |c: &Credential| match c {
+            Credential::Header(h) => header(h).is_some(),
+            Credential::Query(q) => query.iter().any(|(k, _)| k == q),
+            Credential::Bearer => header("authorization").is_some_and(|v| v.starts_with("Bearer ")),
+            Credential::Basic => header("authorization").is_some_and(|v| v.starts_with("Basic ")),
+            Credential::Digest => header("authorization").is_some_and(|v| v.starts_with("Digest ")),
+        };
+        if !op.security.is_empty() && !op.security.iter().any(|alt| alt.iter().all(present)) {
+            out.push(format!(
+                "{}: no credentials meet its security requirements {:?}",
+                op.id, op.security
+            ));
+        }
+        for (k, v) in query {
+            match op.query.iter().find(|(n, _)| n == k) {
+                None => out.push(format!("{}: unknown query parameter {k:?}", op.id)),
+                Some((_, schema)) => {
+                    if let Some(e) = check_scalar(schema, v) {
+                        out.push(format!("{}: query parameter {k}: {e}", op.id));
+                    }
+                }
+            }
+        }
+        match (&op.body, body.is_empty()) {
+            (Some(_), true) if op.body_required => {
+                out.push(format!("{}: the body is required", op.id))
+            }
+            (Some(v), false) => match serde_json::from_slice::<Value>(body) {
+                Ok(instance) => {
+                    for e in v.iter_errors(&instance) {
+                        out.push(format!("{}: body {}: {e}", op.id, e.instance_path()));
+                    }
+                }
+                Err(e) => out.push(format!("{}: the body is not JSON: {e}", op.id)),
+            },
+            (None, false) => out.push(format!("{}: takes no body", op.id)),
+            _ => {}
+        }
+        out
+    }
+}
+
+/// The trimmed specs were converted from YAML by PyYAML, which reads `9e+07`
+/// (no dot) as a string: schema bounds written that way become numbers again.
+fn numbers_as_numbers(v: &mut Value) {
+    const NUMERIC: [&str; 8] = [
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+        "minLength",
+        "maxLength",
+        "maxItems",
+    ];
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o.iter_mut() {
+                if NUMERIC.contains(&k.as_str()) {
+                    if let Some(n) = x.as_str().and_then(|s| s.parse::<f64>().ok()) {
+                        *x = json!(n);
+                    }
+                } else {
+                    numbers_as_numbers(x);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(numbers_as_numbers),
+        _ => {}
+    }
+}
+
+fn resolve<'a>(spec: &'a Value, v: &'a Value) -> &'a Value {
+    match v["$ref"].as_str() {
+        Some(r) => spec.pointer(r.trim_start_matches('#')).unwrap_or(v),
+        None => v,
+    }
+}
+
+/// Checks a query value against a simple schema (type, enum, bounds).
+fn check_scalar(schema: &Value, v: &str) -> Option<String> {
+    if let Some(options) = schema["enum"].as_array()
+        && !options
+            .iter()
+            .any(|o| o.as_str() == Some(v) || o.to_string().as_str() == v)
+    {
+        return Some(format!("{v:?} is not one of {options:?}"));
+    }
+    match schema["type"].as_str() {
+        Some("number") | Some("integer") => {
+            let Ok(n) = v.parse::<f64>() else {
+                return Some(format!("{v:?} is not a number"));
+            };
+            if schema["minimum"].as_f64().is_some_and(|m| n < m)
+                || schema["maximum"].as_f64().is_some_and(|m| n > m)
+            {
+                return Some(format!("{n} is out of range"));
+            }
+            None
+        }
+        Some("boolean") if v != "true" && v != "false" => Some(format!("{v:?} is not a boolean")),
+        _ => None,
+    }
+}
