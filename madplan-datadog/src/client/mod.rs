@@ -1,0 +1,459 @@
+//! The Datadog API client: one place that authenticates, reads rate-limit
+//! headers, retries and decodes errors; one file per API area.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, messages};
+
+pub mod dashboards;
+pub mod monitors;
+pub mod slos;
+pub mod synthetics;
+
+/// The Datadog sites (regions) the API is served from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Site {
+    /// US1, `datadoghq.com`.
+    Us1,
+    /// US3, `us3.datadoghq.com`.
+    Us3,
+    /// US5, `us5.datadoghq.com`.
+    Us5,
+    /// EU1, `datadoghq.eu`.
+    Eu1,
+    /// AP1, `ap1.datadoghq.com`.
+    Ap1,
+    /// AP2, `ap2.datadoghq.com`.
+    Ap2,
+    /// UK1, `uk1.datadoghq.com`.
+    Uk1,
+    /// US1-FED, `ddog-gov.com`.
+    Gov,
+    /// US2-FED, `us2.ddog-gov.com`.
+    Gov2,
+}
+
+impl Site {
+    const ALL: [Site; 9] = [
+        Site::Us1,
+        Site::Us3,
+        Site::Us5,
+        Site::Eu1,
+        Site::Ap1,
+        Site::Ap2,
+        Site::Uk1,
+        Site::Gov,
+        Site::Gov2,
+    ];
+
+    /// The site's domain, as `DD_SITE` spells it.
+    pub fn domain(self) -> &'static str {
+        match self {
+            Site::Us1 => "datadoghq.com",
+            Site::Us3 => "us3.datadoghq.com",
+            Site::Us5 => "us5.datadoghq.com",
+            Site::Eu1 => "datadoghq.eu",
+            Site::Ap1 => "ap1.datadoghq.com",
+            Site::Ap2 => "ap2.datadoghq.com",
+            Site::Uk1 => "uk1.datadoghq.com",
+            Site::Gov => "ddog-gov.com",
+            Site::Gov2 => "us2.ddog-gov.com",
+        }
+    }
+
+    /// The site whose domain is `domain`.
+    pub fn from_domain(domain: &str) -> Result<Site, Error> {
+        let d = domain.trim().trim_start_matches("api.");
+        Site::ALL
+            .into_iter()
+            .find(|s| s.domain() == d)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "DD_SITE {domain:?} is not a Datadog site; use one of {}",
+                    Site::ALL.map(Site::domain).join(", ")
+                ))
+            })
+    }
+
+    /// The API's base URL on this site.
+    pub fn base_url(self) -> String {
+        format!("https://api.{}", self.domain())
+    }
+}
+
+/// How failed calls are retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: usize,
+    /// The first pause.
+    pub min_delay: Duration,
+    /// The longest pause of the backoff.
+    pub max_delay: Duration,
+    /// The longest rate-limit reset waited for; a longer one fails the call.
+    pub max_reset_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 4,
+            min_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(20),
+            max_reset_wait: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What the last answer said about the rate limit of its endpoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RateLimitInfo {
+    /// `X-RateLimit-Limit`: requests allowed per period.
+    pub limit: Option<u64>,
+    /// `X-RateLimit-Period`: the period in seconds.
+    pub period: Option<u64>,
+    /// `X-RateLimit-Remaining`: requests left in this period.
+    pub remaining: Option<u64>,
+    /// `X-RateLimit-Reset`: seconds until the period ends.
+    pub reset: Option<u64>,
+    /// `X-RateLimit-Name`: which limit this is.
+    pub name: Option<String>,
+}
+
+impl RateLimitInfo {
+    fn from_headers(h: &reqwest::header::HeaderMap) -> Option<Self> {
+        let get = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let num = |k: &str| get(k).and_then(|v| v.trim().parse::<u64>().ok());
+        let info = Self {
+            limit: num("x-ratelimit-limit"),
+            period: num("x-ratelimit-period"),
+            remaining: num("x-ratelimit-remaining"),
+            reset: num("x-ratelimit-reset"),
+            name: get("x-ratelimit-name"),
+        };
+        (info != Self::default()).then_some(info)
+    }
+}
+
+/// What a [`Client`] is built from.
+pub struct ClientConfig {
+    /// `DD-API-KEY`.
+    pub api_key: SecretString,
+    /// `DD-APPLICATION-KEY`.
+    pub app_key: SecretString,
+    /// The API's base URL (from the site, or an explicit host).
+    pub base_url: String,
+    /// Retries.
+    pub retry: RetryPolicy,
+}
+
+impl ClientConfig {
+    /// Keys for `site`.
+    pub fn new(api_key: SecretString, app_key: SecretString, site: Site) -> Self {
+        Self {
+            api_key,
+            app_key,
+            base_url: site.base_url(),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Talks to `base_url` instead of the site's (a proxy, a test server).
+    #[must_use]
+    pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = base_url.into();
+        self
+    }
+
+    /// Retries as `retry` says.
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
+/// A Datadog API client. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    api_key: SecretString,
+    app_key: SecretString,
+    retry: RetryPolicy,
+    last_limit: Arc<Mutex<Option<RateLimitInfo>>>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("api_key", &"[redacted]")
+            .field("app_key", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Which keys a call sends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Keys {
+    /// The API key only (`/api/v1/validate`).
+    Api,
+    /// Both keys.
+    Both,
+}
+
+struct Attempt {
+    error: Error,
+    retry: bool,
+    wait: Option<Duration>,
+    limit_name: Option<String>,
+}
+
+impl Client {
+    /// A client from `DD_API_KEY` and `DD_APP_KEY` (required), `DD_SITE`
+    /// (default `datadoghq.com`) and `DD_HOST` (a full base URL that wins
+    /// over the site, for proxies and tests).
+    pub fn from_env() -> Result<Self, Error> {
+        let key = |name: &str| {
+            std::env::var(name).map(SecretString::from).map_err(|_| {
+                Error::Config(format!("{name} is not set; export your Datadog {name}"))
+            })
+        };
+        let site = match std::env::var("DD_SITE") {
+            Ok(s) => Site::from_domain(&s)?,
+            Err(_) => Site::Us1,
+        };
+        let mut config = ClientConfig::new(key("DD_API_KEY")?, key("DD_APP_KEY")?, site);
+        if let Ok(host) = std::env::var("DD_HOST") {
+            config.base_url = host;
+        }
+        Self::new(config)
+    }
+
+    /// A client from explicit configuration.
+    pub fn new(config: ClientConfig) -> Result<Self, Error> {
+        if config.api_key.expose_secret().trim().is_empty()
+            || config.app_key.expose_secret().trim().is_empty()
+        {
+            return Err(Error::Config("a Datadog key is empty".into()));
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("madplan/", env!("CARGO_PKG_VERSION")))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base: config.base_url.trim_end_matches('/').to_string(),
+            api_key: config.api_key,
+            app_key: config.app_key,
+            retry: config.retry,
+            last_limit: Arc::default(),
+        })
+    }
+
+    /// The base URL in use.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// What the last answer's rate-limit headers said.
+    pub fn last_rate_limit(&self) -> Option<RateLimitInfo> {
+        self.last_limit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Sends one request, retrying what may be retried, and decodes the
+    /// answer.
+    pub(crate) async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&B>,
+        keys: Keys,
+    ) -> Result<T, Error> {
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.retry.min_delay)
+            .with_max_delay(self.retry.max_delay)
+            .with_max_times(self.retry.max_retries)
+            .with_jitter();
+        let max_wait = self.retry.max_reset_wait;
+        let mut attempts = 0usize;
+        let result = (|| {
+            attempts += 1;
+            self.attempt::<T, B>(method.clone(), path, query, body, keys)
+        })
+        .retry(backoff)
+        .sleep(tokio::time::sleep)
+        .when(|a: &Attempt| a.retry && a.wait.is_none_or(|w| w <= max_wait))
+        .adjust(|a: &Attempt, planned| planned.map(|d| a.wait.unwrap_or(d)))
+        .notify(|a: &Attempt, wait| {
+            tracing::warn!(%method, path, error = %a.error, ?wait, "retrying a Datadog call");
+        })
+        .await;
+        match result {
+            Ok(v) => Ok(v),
+            Err(a) if a.error.status() == Some(429) => Err(Error::RateLimited {
+                method: method.to_string(),
+                path: path.to_string(),
+                attempts,
+                name: a.limit_name,
+                reset: a.wait,
+            }),
+            Err(a) => Err(a.error),
+        }
+    }
+
+    async fn attempt<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&B>,
+        keys: Keys,
+    ) -> Result<T, Attempt> {
+        let idempotent = method != Method::POST;
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .header("DD-API-KEY", self.api_key.expose_secret())
+            .header("accept", "application/json");
+        if keys == Keys::Both {
+            req = req.header("DD-APPLICATION-KEY", self.app_key.expose_secret());
+        }
+        if !query.is_empty() {
+            req = req.query(query);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let fail = |error: Error, retry: bool| Attempt {
+            error,
+            retry,
+            wait: None,
+            limit_name: None,
+        };
+        let span = tracing::debug_span!("datadog", %method, path);
+        let resp = match tracing::Instrument::instrument(req.send(), span).await {
+            Ok(r) => r,
+            Err(e) => {
+                let retry = e.is_connect() || (idempotent && (e.is_timeout() || e.is_request()));
+                return Err(fail(
+                    Error::Transport {
+                        method: method.to_string(),
+                        path: path.to_string(),
+                        source: e,
+                    },
+                    retry,
+                ));
+            }
+        };
+        let status = resp.status();
+        let limit = RateLimitInfo::from_headers(resp.headers());
+        if let Some(l) = &limit {
+            *self.last_limit.lock().unwrap_or_else(|e| e.into_inner()) = Some(l.clone());
+        }
+        let bytes = resp.bytes().await.map_err(|e| {
+            fail(
+                Error::Transport {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    source: e,
+                },
+                idempotent,
+            )
+        })?;
+        let api_error = || Error::Api {
+            status: status.as_u16(),
+            method: method.to_string(),
+            path: path.to_string(),
+            messages: messages(&bytes),
+        };
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            // Rejected, not processed: safe to repeat once the period resets.
+            return Err(Attempt {
+                error: api_error(),
+                retry: true,
+                wait: Some(Duration::from_secs(
+                    limit.as_ref().and_then(|l| l.reset).unwrap_or(1),
+                )),
+                limit_name: limit.and_then(|l| l.name),
+            });
+        }
+        if status.is_server_error() {
+            return Err(fail(api_error(), idempotent));
+        }
+        if !status.is_success() {
+            return Err(fail(api_error(), false));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| {
+            fail(
+                Error::Decode {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    message: format!("{e} (HTTP {status})"),
+                },
+                false,
+            )
+        })
+    }
+
+    /// Checks the API key (`GET /api/v1/validate`).
+    pub async fn validate(&self) -> Result<bool, Error> {
+        #[derive(serde::Deserialize)]
+        struct Valid {
+            valid: bool,
+        }
+        let v: Valid = self
+            .call::<Valid, ()>(Method::GET, "/api/v1/validate", &[], None, Keys::Api)
+            .await?;
+        Ok(v.valid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sites_give_their_api_host() {
+        assert_eq!(
+            Site::from_domain("datadoghq.eu").unwrap().base_url(),
+            "https://api.datadoghq.eu"
+        );
+        assert_eq!(Site::from_domain("us5.datadoghq.com").unwrap(), Site::Us5);
+        assert_eq!(
+            Site::from_domain("ddog-gov.com").unwrap().base_url(),
+            "https://api.ddog-gov.com"
+        );
+        let e = Site::from_domain("datadoghq.org").unwrap_err().to_string();
+        assert!(e.contains("us3.datadoghq.com"), "{e}");
+    }
+
+    #[test]
+    fn debug_redacts_both_keys() {
+        let c = Client::new(ClientConfig::new(
+            SecretString::from("dd-api-key-secret"),
+            SecretString::from("dd-app-key-secret"),
+            Site::Us1,
+        ))
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("dd-api-key-secret") && !shown.contains("dd-app-key-secret"),
+            "{shown}"
+        );
+    }
+}
