@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use madplan_datadog::client::dashboards::{
-    Aggregator, Dashboard, DisplayType, LayoutType, SeriesRequest, ValueRequest, WidgetDefinition,
+    Aggregator, Dashboard, Definition, DisplayType, LayoutType, SeriesRequest, ValueRequest,
+    WidgetDefinition,
 };
 use madplan_datadog::client::monitors::{
     Aggregation, Comparator, Handle, Message, MetricQuery, Monitor, Thresholds,
@@ -249,11 +250,28 @@ async fn dashboard_life_cycle() {
     let read = dd.dashboard(&id).await.unwrap();
     assert_eq!(read.widgets.len(), 3);
     assert_eq!(read.widgets[2].definition, d.widgets[2].definition);
+    assert!(matches!(read.widgets[0].definition, Definition::Known(_)));
     let mut changed = read.clone();
     changed.title = "MadPlan production (v2)".into();
     changed.widgets.pop();
     let updated = dd.update_dashboard(&id, &changed).await.unwrap();
     assert_eq!(updated.widgets.len(), 2);
+    // A widget madplan does not model, added in the UI, is read and kept.
+    let mut with_foreign = updated.clone();
+    with_foreign
+        .widgets
+        .push(madplan_datadog::client::dashboards::Widget {
+            id: None,
+            definition: Definition::Other(serde_json::json!({
+                "type": "free_text", "text": "added by hand", "color": "#4d4d4d"
+            })),
+        });
+    dd.update_dashboard(&id, &with_foreign).await.unwrap();
+    let back = dd.dashboard(&id).await.unwrap();
+    assert_eq!(back.widgets.len(), 3);
+    assert!(
+        matches!(&back.widgets[2].definition, Definition::Other(v) if v["type"] == "free_text")
+    );
     dd.delete_dashboard(&id).await.unwrap();
     assert!(dd.dashboard(&id).await.unwrap_err().is_not_found());
     no_violations(&fake);

@@ -95,6 +95,18 @@ pub enum WidgetDefinition {
     },
 }
 
+/// A widget's definition: one madplan models, or any other kept as it is
+/// (a widget added in the Datadog UI), so reading a dashboard never fails on
+/// an unknown widget and writing it back keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Definition {
+    /// A modelled widget.
+    Known(WidgetDefinition),
+    /// Any other widget, as Datadog sent it.
+    Other(serde_json::Value),
+}
+
 /// A widget.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Widget {
@@ -102,14 +114,14 @@ pub struct Widget {
     #[serde(default, skip_serializing)]
     pub id: Option<i64>,
     /// What it shows.
-    pub definition: WidgetDefinition,
+    pub definition: Definition,
 }
 
 impl From<WidgetDefinition> for Widget {
     fn from(definition: WidgetDefinition) -> Self {
         Widget {
             id: None,
-            definition,
+            definition: Definition::Known(definition),
         }
     }
 }
