@@ -24,8 +24,11 @@ struct Operation {
     segments: Vec<String>,
     id: String,
     query: Vec<(String, Value)>,
-    body: Option<jsonschema::Validator>,
+    /// Request schemas by media type.
+    bodies: Vec<(String, jsonschema::Validator)>,
     body_required: bool,
+    /// Media types the successful answers come in.
+    produces: Vec<String>,
     /// Alternatives; each a list of credentials that must all be present.
     security: Vec<Vec<Credential>>,
 }
@@ -50,7 +53,11 @@ impl SpecCheck {
         let mut spec: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
         numbers_as_numbers(&mut spec);
         patch(&mut spec);
-        let components = spec["components"].clone();
+        // Read-only properties are not sent in requests, so a `required`
+        // that names one applies to responses only (OpenAPI 3.0, readOnly).
+        let mut request_components = spec["components"].clone();
+        let snapshot = spec.clone();
+        drop_read_only_required(&snapshot, &mut request_components);
         let schemes = spec["components"]["securitySchemes"].clone();
         let global_security = spec["security"].clone();
         let credential = |name: &str| -> Option<Credential> {
@@ -96,19 +103,37 @@ impl SpecCheck {
                         ));
                     }
                 }
-                let body_schema = &op["requestBody"]["content"]["application/json"]["schema"];
-                let body = if body_schema.is_object() {
-                    let doc = json!({"allOf": [body_schema], "components": components});
-                    Some(
-                        jsonschema::options()
-                            .with_draft(jsonschema::Draft::Draft4)
-                            .should_validate_formats(true)
-                            .build(&doc)
-                            .map_err(|e| format!("{m} {path}: {e}"))?,
-                    )
-                } else {
-                    None
-                };
+                let mut bodies = Vec::new();
+                for (media, content) in op["requestBody"]["content"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                {
+                    let body_schema = &content["schema"];
+                    if !body_schema.is_object() {
+                        continue;
+                    }
+                    let doc = json!({"allOf": [body_schema], "components": request_components});
+                    let v = jsonschema::options()
+                        .with_draft(jsonschema::Draft::Draft4)
+                        .should_validate_formats(true)
+                        .build(&doc)
+                        .map_err(|e| format!("{m} {path}: {e}"))?;
+                    bodies.push((media.clone(), v));
+                }
+                let produces = op["responses"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(code, _)| code.starts_with('2'))
+                    .flat_map(|(_, r)| {
+                        r["content"]
+                            .as_object()
+                            .into_iter()
+                            .flatten()
+                            .map(|(k, _)| k.clone())
+                    })
+                    .collect();
                 let requirements = if op["security"].is_array() {
                     &op["security"]
                 } else {
@@ -133,8 +158,9 @@ impl SpecCheck {
                         .collect(),
                     id: op["operationId"].as_str().unwrap_or_default().to_string(),
                     query,
-                    body,
+                    bodies,
                     body_required: op["requestBody"]["required"].as_bool().unwrap_or(false),
+                    produces,
                     security,
                 });
             }
@@ -198,7 +224,36 @@ impl SpecCheck {
                 }
             }
         }
-        match (&op.body, body.is_empty()) {
+        let media =
+            |h: &str| header(h).map(|v| v.split(';').next().unwrap_or_default().trim().to_string());
+        if let Some(accept) = media("accept")
+            && !op.produces.is_empty()
+            && accept != "*/*"
+            && !op.produces.contains(&accept)
+        {
+            out.push(format!(
+                "{}: Accept {accept} is not one of {:?}",
+                op.id, op.produces
+            ));
+        }
+        let chosen = if op.bodies.is_empty() {
+            None
+        } else {
+            let content_type = media("content-type").unwrap_or_default();
+            match op.bodies.iter().find(|(m, _)| *m == content_type) {
+                Some((_, v)) => Some(v),
+                None if body.is_empty() => op.bodies.first().map(|(_, v)| v),
+                None => {
+                    out.push(format!(
+                        "{}: Content-Type {content_type:?} is not one of {:?}",
+                        op.id,
+                        op.bodies.iter().map(|(m, _)| m).collect::<Vec<_>>()
+                    ));
+                    return out;
+                }
+            }
+        };
+        match (chosen, body.is_empty()) {
             (Some(_), true) if op.body_required => {
                 out.push(format!("{}: the body is required", op.id))
             }
@@ -243,6 +298,42 @@ fn numbers_as_numbers(v: &mut Value) {
             }
         }
         Value::Array(a) => a.iter_mut().for_each(numbers_as_numbers),
+        _ => {}
+    }
+}
+
+/// Whether the property schema `p` is read-only (directly, through `$ref`,
+/// or in one of its `allOf` parts).
+fn read_only(spec: &Value, p: &Value) -> bool {
+    let p = resolve(spec, p);
+    p["readOnly"] == true
+        || p["allOf"]
+            .as_array()
+            .is_some_and(|parts| parts.iter().any(|x| read_only(spec, x)))
+}
+
+/// Removes read-only properties from every `required` list of `v`.
+fn drop_read_only_required(spec: &Value, v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if let (Some(Value::Array(required)), Some(props)) =
+                (o.get("required").cloned(), o.get("properties").cloned())
+            {
+                let kept: Vec<Value> = required
+                    .into_iter()
+                    .filter(|r| {
+                        r.as_str()
+                            .and_then(|name| props.get(name))
+                            .is_none_or(|p| !read_only(spec, p))
+                    })
+                    .collect();
+                o.insert("required".into(), Value::Array(kept));
+            }
+            for x in o.values_mut() {
+                drop_read_only_required(spec, x);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| drop_read_only_required(spec, x)),
         _ => {}
     }
 }
