@@ -143,9 +143,16 @@ pub struct ReplicationSpec {
     pub region_configs: Vec<RegionConfig>,
 }
 
-/// The minimum TLS version a cluster accepts.
+/// The minimum TLS version a cluster accepts. (The deployment guide asks
+/// for 1.2 or later; the older ones exist so that any cluster can be read.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum TlsProtocol {
+    /// TLS 1.0.
+    #[serde(rename = "TLS1_0")]
+    Tls10,
+    /// TLS 1.1.
+    #[serde(rename = "TLS1_1")]
+    Tls11,
     /// TLS 1.2.
     #[serde(rename = "TLS1_2")]
     Tls12,
