@@ -721,10 +721,7 @@ async fn credentials_never_show_in_debug_errors_or_logs() {
         "{atlas:?} {keyed:?} {user:?} {err} {err:?} {}",
         String::from_utf8_lossy(&logs.0.lock().unwrap())
     );
-    assert!(
-        seen.contains("retrying an Atlas call"),
-        "logs captured: {seen}"
-    );
+    assert!(seen.contains("retrying a call"), "logs captured: {seen}");
     for secret in [
         config.service_account.1.as_str(),
         config.api_key.1.as_str(),

@@ -4,9 +4,8 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use backon::{ExponentialBuilder, Retryable};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -19,31 +18,8 @@ use crate::graph::Graph;
 use crate::plan::{Action, Plan, ResourceChange};
 use crate::registry::{ErasedKind, Kinds, Providers};
 use crate::resource::{OpCx, Replacement};
+use crate::retry::{Attempt, RetryPolicy, with_retries};
 use crate::state::{State, StateEntry};
-
-/// How failed calls are retried.
-#[derive(Clone, Debug)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt.
-    pub max_retries: usize,
-    /// The first pause.
-    pub min_delay: Duration,
-    /// The longest pause the backoff grows to.
-    pub max_delay: Duration,
-    /// The longest pause granted to a provider's Retry-After.
-    pub max_retry_after: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_retries: 4,
-            min_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(10),
-            max_retry_after: Duration::from_secs(60),
-        }
-    }
-}
 
 /// Options of an apply.
 #[derive(Clone, Debug, Default)]
@@ -293,7 +269,7 @@ impl<S: crate::state::StateStore> Executor<'_, S> {
                     OpKind::Delete => Action::Delete,
                 };
                 let events = self.events.clone();
-                let retry = self.options.retry.clone();
+                let retry = self.options.retry;
                 let providers = providers.clone();
                 let address = c.address.clone();
                 let env_name = plan.environment.clone();
@@ -528,53 +504,55 @@ async fn run_op(
     retry: &RetryPolicy,
     events: &dyn EventSink,
 ) -> std::result::Result<Outcome, ProviderError> {
-    let backoff = ExponentialBuilder::default()
-        .with_min_delay(retry.min_delay)
-        .with_max_delay(retry.max_delay)
-        .with_max_times(retry.max_retries)
-        .with_jitter();
-    let attempt = || async {
-        match op {
-            OpKind::Create => kind
-                .create(providers, p.spec.clone().unwrap_or_default(), cx)
-                .await
-                .map(Outcome::Created),
-            OpKind::Update => kind
-                .update(
-                    providers,
-                    p.spec.clone().unwrap_or_default(),
-                    p.prior_spec.clone().unwrap_or_default(),
-                    p.prior_outputs.clone().unwrap_or_default(),
-                    p.changed.clone(),
-                    cx,
-                )
-                .await
-                .map(Outcome::Updated),
-            OpKind::Delete => match kind
-                .delete(providers, p.prior_outputs.clone().unwrap_or_default(), cx)
-                .await
-            {
-                Ok(()) => Ok(Outcome::Deleted),
-                Err(e) if e.is_not_found() => Ok(Outcome::Deleted),
-                Err(e) => Err(e),
-            },
-        }
-    };
-    attempt
-        .retry(backoff)
-        .sleep(tokio::time::sleep)
-        // A create that already made something is not repeated: it would
-        // make a second one. The partial result goes to state instead.
-        .when(|e: &ProviderError| e.is_retryable() && !cx.has_partial())
-        .adjust(|e: &ProviderError, planned: Option<Duration>| {
-            planned.map(|d| e.retry_after.map_or(d, |w| w.min(retry.max_retry_after)))
-        })
-        .notify(|e: &ProviderError, wait: Duration| {
+    let result = with_retries(
+        retry,
+        "resource operation",
+        || async {
+            let r = match op {
+                OpKind::Create => kind
+                    .create(providers, p.spec.clone().unwrap_or_default(), cx)
+                    .await
+                    .map(Outcome::Created),
+                OpKind::Update => kind
+                    .update(
+                        providers,
+                        p.spec.clone().unwrap_or_default(),
+                        p.prior_spec.clone().unwrap_or_default(),
+                        p.prior_outputs.clone().unwrap_or_default(),
+                        p.changed.clone(),
+                        cx,
+                    )
+                    .await
+                    .map(Outcome::Updated),
+                OpKind::Delete => match kind
+                    .delete(providers, p.prior_outputs.clone().unwrap_or_default(), cx)
+                    .await
+                {
+                    Ok(()) => Ok(Outcome::Deleted),
+                    Err(e) if e.is_not_found() => Ok(Outcome::Deleted),
+                    Err(e) => Err(e),
+                },
+            };
+            r.map_err(|e| {
+                // A create that already made something is not repeated: it
+                // would make a second one. The partial result goes to state.
+                let again = e.is_retryable() && !cx.has_partial();
+                let wait = e.retry_after;
+                Attempt {
+                    error: e,
+                    retry: again,
+                    wait,
+                }
+            })
+        },
+        |e: &ProviderError, wait| {
             events.event(&Event::Retrying {
                 address: cx.address().clone(),
                 error: e.to_string(),
                 wait,
             })
-        })
-        .await
+        },
+    )
+    .await;
+    result.map_err(|f| f.last.error)
 }

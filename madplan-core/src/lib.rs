@@ -18,6 +18,7 @@ pub mod net;
 pub mod plan;
 pub mod registry;
 pub mod resource;
+pub mod retry;
 pub mod secret;
 pub mod state;
 #[cfg(feature = "test-util")]
@@ -25,7 +26,7 @@ pub mod testkit;
 pub mod validate;
 
 pub use address::Address;
-pub use apply::{ApplyOptions, ApplyReport, RetryPolicy};
+pub use apply::{ApplyOptions, ApplyReport};
 pub use engine::{Engine, LockGuard, RefreshReport};
 pub use env::Environment;
 pub use error::{Error, ErrorClass, Problem, Problems, ProviderError, Result};
@@ -38,6 +39,7 @@ pub use resource::{
     Found, Observed, OpCx, Provider, RefreshCx, Replacement, Resource, TAG_ADDRESS,
     TAG_ENVIRONMENT, Tracked,
 };
+pub use retry::RetryPolicy;
 pub use secret::Secret;
 pub use state::{LocalStateStore, LockInfo, State, StateEntry, StateStore};
 pub use validate::{ValidateCx, problem};

@@ -5,12 +5,13 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use backon::{ExponentialBuilder, Retryable};
 use digest_auth::{AuthContext, HttpMethod, WwwAuthenticateHeader};
 use reqwest::{Method, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+
+use madplan_core::retry::{Attempt, with_retries};
 
 use crate::error::{ApiError, Error};
 
@@ -91,29 +92,7 @@ impl Credentials {
     }
 }
 
-/// How failed calls are retried.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt.
-    pub max_retries: usize,
-    /// The first pause.
-    pub min_delay: Duration,
-    /// The longest pause of the backoff.
-    pub max_delay: Duration,
-    /// The longest `Retry-After` honoured; a longer one fails the call.
-    pub max_retry_after: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_retries: 4,
-            min_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(20),
-            max_retry_after: Duration::from_secs(120),
-        }
-    }
-}
+pub use madplan_core::RetryPolicy;
 
 struct Token {
     value: SecretString,
@@ -146,12 +125,6 @@ impl fmt::Debug for Client {
 struct TokenAnswer {
     access_token: String,
     expires_in: u64,
-}
-
-struct Attempt {
-    error: Error,
-    retry: bool,
-    wait: Option<Duration>,
 }
 
 /// A page of a list.
@@ -306,34 +279,22 @@ impl Client {
         let bytes = body
             .map(|b| serde_json::to_vec(&b).unwrap_or_default())
             .unwrap_or_default();
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(self.retry.min_delay)
-            .with_max_delay(self.retry.max_delay)
-            .with_max_times(self.retry.max_retries)
-            .with_jitter();
-        let max_wait = self.retry.max_retry_after;
-        let mut attempts = 0usize;
-        let result = (|| {
-            attempts += 1;
-            self.attempt::<T>(method.clone(), &url, path, &bytes, media)
-        })
-        .retry(backoff)
-        .sleep(tokio::time::sleep)
-        .when(|a: &Attempt| a.retry && a.wait.is_none_or(|w| w <= max_wait))
-        .adjust(|a: &Attempt, planned| planned.map(|d| a.wait.unwrap_or(d)))
-        .notify(|a: &Attempt, wait| {
-            tracing::warn!(%method, path, error = %a.error, ?wait, "retrying an Atlas call");
-        })
-        .await;
-        match result {
+        match with_retries(
+            &self.retry,
+            "atlas",
+            || self.attempt::<T>(method.clone(), &url, path, &bytes, media),
+            |_, _| {},
+        )
+        .await
+        {
             Ok(v) => Ok(v),
-            Err(a) => match a.error {
-                Error::Api { status, .. } if a.retry && (status == 429 || status == 503) => {
+            Err(f) => match f.last.error {
+                Error::Api { status, .. } if f.last.retry && (status == 429 || status == 503) => {
                     Err(Error::Unavailable {
                         method: method.to_string(),
                         path: path.to_string(),
                         status,
-                        attempts,
+                        attempts: f.attempts,
                     })
                 }
                 other => Err(other),
@@ -348,12 +309,8 @@ impl Client {
         path: &str,
         body: &[u8],
         media: &'static str,
-    ) -> Result<Option<T>, Attempt> {
-        let fatal = |error: Error| Attempt {
-            error,
-            retry: false,
-            wait: None,
-        };
+    ) -> Result<Option<T>, Attempt<Error>> {
+        let fatal = Attempt::fatal;
         let uri = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_string(),

@@ -6,13 +6,14 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
 use governor::{DefaultDirectRateLimiter, Jitter, Quota, RateLimiter};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use typed_builder::TypedBuilder;
+
+use madplan_core::retry::{Attempt, with_retries};
 
 use crate::error::{ApiMessage, Error};
 
@@ -60,29 +61,7 @@ impl Budget {
     }
 }
 
-/// How failed calls are retried.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt.
-    pub max_retries: usize,
-    /// The first pause.
-    pub min_delay: Duration,
-    /// The longest pause of the backoff.
-    pub max_delay: Duration,
-    /// The longest `retry-after` honoured; a longer one fails the call.
-    pub max_retry_after: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_retries: 4,
-            min_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(20),
-            max_retry_after: Duration::from_secs(120),
-        }
-    }
-}
+pub use madplan_core::RetryPolicy;
 
 /// What a [`Client`] is built from.
 #[derive(TypedBuilder)]
@@ -152,13 +131,6 @@ pub struct ResultInfo {
     pub total_pages: u32,
 }
 
-/// A failed attempt, and whether another may be made.
-struct Attempt {
-    error: Error,
-    retry: bool,
-    wait: Option<Duration>,
-}
-
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     headers
         .get("retry-after")
@@ -215,34 +187,22 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&B>,
     ) -> Result<(Option<T>, Option<ResultInfo>), Error> {
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(self.retry.min_delay)
-            .with_max_delay(self.retry.max_delay)
-            .with_max_times(self.retry.max_retries)
-            .with_jitter();
-        let max_wait = self.retry.max_retry_after;
-        let mut attempts = 0usize;
-        let result = (|| {
-            attempts += 1;
-            self.attempt::<T, B>(method.clone(), path, query, body)
-        })
-        .retry(backoff)
-        .sleep(tokio::time::sleep)
-        .when(|a: &Attempt| a.retry && a.wait.is_none_or(|w| w <= max_wait))
-        .adjust(|a: &Attempt, planned| planned.map(|d| a.wait.unwrap_or(d)))
-        .notify(|a: &Attempt, wait| {
-            tracing::warn!(%method, path, error = %a.error, ?wait, "retrying a Cloudflare call");
-        })
-        .await;
-        match result {
+        match with_retries(
+            &self.retry,
+            "cloudflare",
+            || self.attempt::<T, B>(method.clone(), path, query, body),
+            |_, _| {},
+        )
+        .await
+        {
             Ok(v) => Ok(v),
-            Err(a) if a.error.status() == Some(429) => Err(Error::RateLimited {
+            Err(f) if f.last.error.status() == Some(429) => Err(Error::RateLimited {
                 method: method.to_string(),
                 path: path.to_string(),
-                attempts,
-                retry_after: a.wait,
+                attempts: f.attempts,
+                retry_after: f.last.wait,
             }),
-            Err(a) => Err(a.error),
+            Err(f) => Err(f.last.error),
         }
     }
 
@@ -252,7 +212,7 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
         body: Option<&B>,
-    ) -> Result<(Option<T>, Option<ResultInfo>), Attempt> {
+    ) -> Result<(Option<T>, Option<ResultInfo>), Attempt<Error>> {
         self.limiter
             .until_ready_with_jitter(Jitter::up_to(Duration::from_millis(20)))
             .await;

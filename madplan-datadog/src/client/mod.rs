@@ -5,11 +5,12 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use madplan_core::retry::{Attempt, with_retries};
 
 use crate::error::{Error, messages};
 
@@ -89,29 +90,7 @@ impl Site {
     }
 }
 
-/// How failed calls are retried.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt.
-    pub max_retries: usize,
-    /// The first pause.
-    pub min_delay: Duration,
-    /// The longest pause of the backoff.
-    pub max_delay: Duration,
-    /// The longest rate-limit reset waited for; a longer one fails the call.
-    pub max_reset_wait: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_retries: 4,
-            min_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(20),
-            max_reset_wait: Duration::from_secs(120),
-        }
-    }
-}
+pub use madplan_core::RetryPolicy;
 
 /// What the last answer said about the rate limit of its endpoint.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -211,13 +190,6 @@ pub(crate) enum Keys {
     Both,
 }
 
-struct Attempt {
-    error: Error,
-    retry: bool,
-    wait: Option<Duration>,
-    limit_name: Option<String>,
-}
-
 impl Client {
     /// A client from `DD_API_KEY` and `DD_APP_KEY` (required), `DD_SITE`
     /// (default `datadoghq.com`) and `DD_HOST` (a full base URL that wins
@@ -284,35 +256,23 @@ impl Client {
         body: Option<&B>,
         keys: Keys,
     ) -> Result<T, Error> {
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(self.retry.min_delay)
-            .with_max_delay(self.retry.max_delay)
-            .with_max_times(self.retry.max_retries)
-            .with_jitter();
-        let max_wait = self.retry.max_reset_wait;
-        let mut attempts = 0usize;
-        let result = (|| {
-            attempts += 1;
-            self.attempt::<T, B>(method.clone(), path, query, body, keys)
-        })
-        .retry(backoff)
-        .sleep(tokio::time::sleep)
-        .when(|a: &Attempt| a.retry && a.wait.is_none_or(|w| w <= max_wait))
-        .adjust(|a: &Attempt, planned| planned.map(|d| a.wait.unwrap_or(d)))
-        .notify(|a: &Attempt, wait| {
-            tracing::warn!(%method, path, error = %a.error, ?wait, "retrying a Datadog call");
-        })
-        .await;
-        match result {
+        match with_retries(
+            &self.retry,
+            "datadog",
+            || self.attempt::<T, B>(method.clone(), path, query, body, keys),
+            |_, _| {},
+        )
+        .await
+        {
             Ok(v) => Ok(v),
-            Err(a) if a.error.status() == Some(429) => Err(Error::RateLimited {
+            Err(f) if f.last.error.status() == Some(429) => Err(Error::RateLimited {
                 method: method.to_string(),
                 path: path.to_string(),
-                attempts,
-                name: a.limit_name,
-                reset: a.wait,
+                attempts: f.attempts,
+                name: self.last_rate_limit().and_then(|l| l.name),
+                reset: f.last.wait,
             }),
-            Err(a) => Err(a.error),
+            Err(f) => Err(f.last.error),
         }
     }
 
@@ -323,7 +283,7 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&B>,
         keys: Keys,
-    ) -> Result<T, Attempt> {
+    ) -> Result<T, Attempt<Error>> {
         let idempotent = method != Method::POST;
         let mut req = self
             .http
@@ -343,7 +303,6 @@ impl Client {
             error,
             retry,
             wait: None,
-            limit_name: None,
         };
         let span = tracing::debug_span!("datadog", %method, path);
         let resp = match tracing::Instrument::instrument(req.send(), span).await {
@@ -383,14 +342,11 @@ impl Client {
         };
         if status == StatusCode::TOO_MANY_REQUESTS {
             // Rejected, not processed: safe to repeat once the period resets.
-            return Err(Attempt {
-                error: api_error(),
-                retry: true,
-                wait: Some(Duration::from_secs(
-                    limit.as_ref().and_then(|l| l.reset).unwrap_or(1),
-                )),
-                limit_name: limit.and_then(|l| l.name),
-            });
+            let reset = limit.as_ref().and_then(|l| l.reset).unwrap_or(1);
+            return Err(Attempt::again(
+                api_error(),
+                Some(Duration::from_secs(reset)),
+            ));
         }
         if status.is_server_error() {
             return Err(fail(api_error(), idempotent));
