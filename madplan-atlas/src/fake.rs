@@ -10,7 +10,6 @@
 //! `Content-Type`: a violation is recorded and answered 400.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use digest_auth::{AuthContext, AuthorizationHeader, HttpMethod};
-use madplan_core::testkit::SpecCheck;
+use madplan_core::testkit::{LocalServer, SpecCheck};
 use serde_json::{Value, json};
 
 /// How the fake behaves.
@@ -86,15 +85,8 @@ struct Shared {
 
 /// A running fake Atlas. Dropping it stops the server.
 pub struct FakeAtlas {
-    addr: SocketAddr,
+    server: LocalServer,
     shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeAtlas {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl FakeAtlas {
@@ -110,22 +102,16 @@ impl FakeAtlas {
             world: Mutex::new(world),
             spec,
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1");
-        let addr = listener.local_addr().expect("local address");
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(shared.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { addr, shared, task }
+        let server = LocalServer::start(app).await;
+        Self { server, shared }
     }
 
     /// The base URL to give the client.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     fn world(&self) -> std::sync::MutexGuard<'_, World> {

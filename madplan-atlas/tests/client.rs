@@ -2,7 +2,6 @@
 //! against the official OpenAPI document (paths, versioned media types,
 //! bodies).
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use madplan_atlas::client::access::AccessEntry;
@@ -676,28 +675,9 @@ async fn a_wrong_media_version_breaks_the_spec() {
     );
 }
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Buffer {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn credentials_never_show_in_debug_errors_or_logs() {
-    let logs = Buffer::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (_guard, logs) = madplan_core::testkit::LogCapture::start();
     let (fake, config, atlas, group) = setup().await;
     fake.fail_next(1, 429, Some(0));
     atlas.access_list(&group).await.unwrap();
@@ -717,10 +697,7 @@ async fn credentials_never_show_in_debug_errors_or_logs() {
         .access_list(&group)
         .await
         .unwrap_err();
-    let seen = format!(
-        "{atlas:?} {keyed:?} {user:?} {err} {err:?} {}",
-        String::from_utf8_lossy(&logs.0.lock().unwrap())
-    );
+    let seen = format!("{atlas:?} {keyed:?} {user:?} {err} {err:?} {}", logs.text());
     assert!(seen.contains("retrying a call"), "logs captured: {seen}");
     for secret in [
         config.service_account.1.as_str(),

@@ -8,14 +8,13 @@
 //! as a violation and answered with HTTP 400, so the calling test fails.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use madplan_core::testkit::SpecCheck;
+use madplan_core::testkit::{LocalServer, SpecCheck};
 use serde_json::{Value, json};
 
 /// A documented bug of the 2023 Cloudflare OpenAPI document that the
@@ -97,15 +96,8 @@ struct Shared {
 
 /// A running fake Cloudflare. Dropping it stops the server.
 pub struct FakeCloudflare {
-    addr: SocketAddr,
+    server: LocalServer,
     shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeCloudflare {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl FakeCloudflare {
@@ -138,22 +130,16 @@ impl FakeCloudflare {
             world: Mutex::new(world),
             spec,
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1");
-        let addr = listener.local_addr().expect("local address");
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(shared.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { addr, shared, task }
+        let server = LocalServer::start(app).await;
+        Self { server, shared }
     }
 
     /// The base URL to give the client.
     pub fn base_url(&self) -> String {
-        format!("http://{}/client/v4", self.addr)
+        format!("{}/client/v4", self.server.url())
     }
 
     /// The id of the zone named `name`.

@@ -2,7 +2,6 @@
 //! the official OpenAPI document (with the two allowances named below).
 
 use std::net::Ipv4Addr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use madplan_cloudflare::client::dns::{DnsRecord, RecordFilter, RecordType, Ttl};
@@ -480,28 +479,9 @@ async fn answers_429_and_5xx_are_retried_as_told_and_bounded() {
     no_violations(&fake);
 }
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Buffer {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_token_never_shows_in_debug_errors_or_logs() {
-    let logs = Buffer::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (_guard, logs) = madplan_core::testkit::LogCapture::start();
 
     let fake = fake().await;
     let cf = client(&fake);
@@ -519,10 +499,7 @@ async fn the_token_never_shows_in_debug_errors_or_logs() {
     assert_eq!(err.codes(), vec![10000]);
     assert_eq!(err.status(), Some(403));
 
-    let seen = format!(
-        "{cf:?} {wrong:?} {err} {err:?} {}",
-        String::from_utf8_lossy(&logs.0.lock().unwrap())
-    );
+    let seen = format!("{cf:?} {wrong:?} {err} {err:?} {}", logs.text());
     assert!(
         seen.contains("retrying a call"),
         "the logs were captured: {seen}"

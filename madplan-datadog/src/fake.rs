@@ -8,14 +8,13 @@
 //! HTTP 400, so the calling test fails.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use madplan_core::testkit::SpecCheck;
+use madplan_core::testkit::{LocalServer, SpecCheck};
 use serde_json::{Value, json};
 
 /// The requests each rate limit allows per period, as the fake reports it.
@@ -59,15 +58,8 @@ struct Shared {
 
 /// A running fake Datadog. Dropping it stops the server.
 pub struct FakeDatadog {
-    addr: SocketAddr,
+    server: LocalServer,
     shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeDatadog {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl FakeDatadog {
@@ -83,22 +75,16 @@ impl FakeDatadog {
             world: Mutex::new(world),
             spec,
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1");
-        let addr = listener.local_addr().expect("local address");
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(shared.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { addr, shared, task }
+        let server = LocalServer::start(app).await;
+        Self { server, shared }
     }
 
     /// The base URL to give the client (as `DD_HOST` would).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// Answers the next `n` requests with `status`; a 429 says the limit

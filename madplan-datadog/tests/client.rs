@@ -2,7 +2,6 @@
 //! official OpenAPI document. The monitors, SLOs and synthetic tests are
 //! the deployment guide's.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use madplan_datadog::client::dashboards::{
@@ -484,28 +483,9 @@ async fn rate_limits_are_read_and_waited_for_and_bounded() {
     no_violations(&fake);
 }
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Buffer {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn keys_never_show_in_debug_errors_or_logs() {
-    let logs = Buffer::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (_guard, logs) = madplan_core::testkit::LogCapture::start();
     let fake = fake().await;
     let dd = client(&fake);
     fake.fail_next(1, 429, 0);
@@ -516,10 +496,7 @@ async fn keys_never_show_in_debug_errors_or_logs() {
         "dd-wrong-app-key-never-printed",
     );
     let err = wrong.monitor(1).await.unwrap_err();
-    let seen = format!(
-        "{dd:?} {wrong:?} {err} {err:?} {}",
-        String::from_utf8_lossy(&logs.0.lock().unwrap())
-    );
+    let seen = format!("{dd:?} {wrong:?} {err} {err:?} {}", logs.text());
     assert!(seen.contains("retrying a call"), "logs captured: {seen}");
     for secret in [
         API_KEY,
