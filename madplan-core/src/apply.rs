@@ -419,9 +419,21 @@ impl<S: crate::state::StateStore> Executor<'_, S> {
                 }
             }
             if dirty {
-                self.save(&mut state).await?;
-                state_writes += 1;
+                // A failed write must not abandon work in flight: stop
+                // starting new work, let the rest finish, and try again.
+                match self.save(&mut state).await {
+                    Ok(()) => state_writes += 1,
+                    Err(e) => {
+                        tracing::error!(error = %e, "writing state failed; finishing what is in flight");
+                        errors.push(e);
+                    }
+                }
             }
+        }
+        if errors.iter().any(|e| matches!(e, Error::State { .. })) {
+            // One more try, with everything that finished since.
+            self.save(&mut state).await?;
+            state_writes += 1;
         }
         report.serial = state.serial;
         report.state_writes = state_writes;

@@ -982,3 +982,66 @@ async fn an_interrupted_apply_finishes_what_is_in_flight_and_saves_it() {
     .unwrap();
     assert_eq!(report.created, 2);
 }
+
+/// A local store whose second write fails, as a full disk would.
+struct FlakyStore {
+    inner: LocalStateStore,
+    saves: AtomicUsize,
+}
+
+impl StateStore for FlakyStore {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    async fn load(&self) -> madplan_core::Result<Option<madplan_core::State>> {
+        self.inner.load().await
+    }
+    async fn save(&self, state: &madplan_core::State) -> madplan_core::Result<()> {
+        if self.saves.fetch_add(1, Ordering::SeqCst) == 1 {
+            return Err(madplan_core::Error::State {
+                store: self.location(),
+                message: "no space left on device".into(),
+                source: None,
+            });
+        }
+        self.inner.save(state).await
+    }
+    async fn lock(&self, info: &madplan_core::LockInfo) -> madplan_core::Result<()> {
+        self.inner.lock(info).await
+    }
+    async fn unlock(&self, id: uuid::Uuid) -> madplan_core::Result<()> {
+        self.inner.unlock(id).await
+    }
+    async fn force_unlock(&self) -> madplan_core::Result<Option<madplan_core::LockInfo>> {
+        self.inner.force_unlock().await
+    }
+}
+
+#[tokio::test]
+async fn a_failed_state_write_does_not_abandon_work_in_flight() {
+    let world = Shared::default();
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = provider(api(&world), 4);
+    p.delay = Duration::from_millis(20);
+    let mut env = Environment::new("test").with_provider(p);
+    for i in 0..6 {
+        env.add(&format!("t{i}"), thing(1, "z1"));
+    }
+    let store = FlakyStore {
+        inner: LocalStateStore::new(dir.path().join("state.json")),
+        saves: AtomicUsize::new(0),
+    };
+    let e = Engine::new(env, store).with_options(fast());
+    let plan = e.plan().await.unwrap();
+    let err = e.apply(&plan).await.unwrap_err();
+    assert!(err.to_string().contains("no space left on device"), "{err}");
+    // Everything that was created is in the state written afterwards.
+    let state = LocalStateStore::new(dir.path().join("state.json"))
+        .load()
+        .await
+        .unwrap()
+        .unwrap();
+    let created = world.lock().unwrap().things.len();
+    assert!(created >= 4, "work in flight finished: {created}");
+    assert_eq!(state.resources.len(), created);
+}
