@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde_json::Value;
@@ -144,7 +145,8 @@ enum Outcome {
 
 struct Done {
     op: usize,
-    result: std::result::Result<Outcome, ProviderError>,
+    /// `None`: not started, because the apply was stopping.
+    result: Option<std::result::Result<Outcome, ProviderError>>,
     partial: Option<Value>,
     spec: Option<Value>,
 }
@@ -245,6 +247,7 @@ impl<S: crate::state::StateStore> Executor<'_, S> {
         let mut report = ApplyReport::default();
         let mut interrupt = self.interrupt.clone();
         let mut interrupted = false;
+        let stop = Arc::new(AtomicBool::new(false));
 
         loop {
             if interrupt.as_ref().is_some_and(|rx| *rx.borrow()) {
@@ -280,9 +283,21 @@ impl<S: crate::state::StateStore> Executor<'_, S> {
                     address = %address,
                     action = action.verb()
                 );
+                let stop = stop.clone();
+                let interrupt = self.interrupt.clone();
                 running.spawn(tracing::Instrument::instrument(
                     async move {
                         let _permit = budget.acquire_owned().await;
+                        // Work that was waiting for its provider's budget
+                        // does not start once the apply is stopping.
+                        if stop.load(Ordering::SeqCst) || interrupt.is_some_and(|rx| *rx.borrow()) {
+                            return Done {
+                                op: x,
+                                result: None,
+                                partial: None,
+                                spec: None,
+                            };
+                        }
                         events.event(&Event::Started {
                             address: address.clone(),
                             action,
@@ -305,15 +320,20 @@ impl<S: crate::state::StateStore> Executor<'_, S> {
                                 action,
                                 elapsed: started.elapsed(),
                             }),
-                            Err(e) => events.event(&Event::Failed {
-                                address,
-                                action,
-                                error: e.to_string(),
-                            }),
+                            Err(e) => {
+                                // Set before the budget is released, so that
+                                // nothing queued behind this starts.
+                                stop.store(true, Ordering::SeqCst);
+                                events.event(&Event::Failed {
+                                    address,
+                                    action,
+                                    error: e.to_string(),
+                                })
+                            }
                         }
                         Done {
                             op: x,
-                            result,
+                            result: Some(result),
                             partial: cx.take_partial(),
                             spec,
                         }
@@ -352,7 +372,11 @@ impl<S: crate::state::StateStore> Executor<'_, S> {
                 };
                 let op = &ops[done.op];
                 let c = &plan.changes[op.change];
-                match done.result {
+                let Some(result) = done.result else {
+                    // Not started: the apply is stopping.
+                    continue;
+                };
+                match result {
                     Ok(outcome) => {
                         match outcome {
                             Outcome::Created(outputs) | Outcome::Updated(outputs) => {

@@ -1045,3 +1045,25 @@ async fn a_failed_state_write_does_not_abandon_work_in_flight() {
     assert!(created >= 4, "work in flight finished: {created}");
     assert_eq!(state.resources.len(), created);
 }
+
+#[tokio::test]
+async fn nothing_queued_behind_the_budget_starts_after_a_failure() {
+    let world = Shared::default();
+    let dir = tempfile::tempdir().unwrap();
+    world.lock().unwrap().fail_create = Some("test.thing.a".into());
+    let mut p = provider(api(&world), 1);
+    p.delay = Duration::from_millis(10);
+    let mut env = Environment::new("test").with_provider(p);
+    for name in ["a", "b", "c"] {
+        env.add(name, thing(1, "z1"));
+    }
+    let err = apply(env, &dir).await.unwrap_err();
+    assert!(err.to_string().contains("test.thing.a"), "{err}");
+    let w = world.lock().unwrap();
+    assert_eq!(
+        w.log,
+        ["create test.thing.a"],
+        "b and c waited for the budget and must not start"
+    );
+    assert!(w.things.is_empty());
+}
