@@ -57,6 +57,7 @@ impl Provider for TestProvider {
     fn register(kinds: &mut Kinds) {
         kinds.register::<Thing>();
         kinds.register::<Login>();
+        kinds.register::<Lb>();
     }
 }
 
@@ -1066,4 +1067,140 @@ async fn nothing_queued_behind_the_budget_starts_after_a_failure() {
         "b and c waited for the budget and must not start"
     );
     assert!(w.things.is_empty());
+}
+
+/// A kind replaced create-before-destroy (a load balancer whose dependents
+/// must always have one to point at).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Lb {
+    zone: String,
+}
+
+impl Resource for Lb {
+    const KIND: &'static str = "test.lb";
+    const FORCES_REPLACEMENT: &'static [&'static str] = &["zone"];
+    const REPLACEMENT: madplan_core::Replacement = madplan_core::Replacement::CreateBeforeDestroy;
+    type Provider = TestProvider;
+    type Outputs = ThingOutputs;
+
+    async fn refresh(
+        p: &TestProvider,
+        cx: &RefreshCx<Self>,
+    ) -> Result<Vec<Found<Self>>, ProviderError> {
+        Ok(p.api
+            .list(&cx.environment)?
+            .into_iter()
+            .filter(|(a, _, _)| a.starts_with("test.lb."))
+            .map(|(a, id, t)| Found {
+                address: a.parse().unwrap(),
+                observed: Observed {
+                    spec: Lb { zone: t.zone },
+                    outputs: ThingOutputs { id },
+                },
+            })
+            .collect())
+    }
+
+    async fn create(&self, p: &TestProvider, cx: &OpCx) -> Result<ThingOutputs, ProviderError> {
+        let id = p
+            .api
+            .create(&cx.address().to_string(), cx.environment(), &self.zone)?;
+        Ok(ThingOutputs { id })
+    }
+
+    async fn update(
+        &self,
+        prior: &Observed<Self>,
+        _: &[String],
+        _: &TestProvider,
+        _: &OpCx,
+    ) -> Result<ThingOutputs, ProviderError> {
+        Ok(prior.outputs.clone())
+    }
+
+    async fn delete(o: &ThingOutputs, p: &TestProvider, _: &OpCx) -> Result<(), ProviderError> {
+        p.api.delete(&o.id)
+    }
+}
+
+#[tokio::test]
+async fn create_before_destroy_moves_dependents_before_the_old_one_goes() {
+    let world = Shared::default();
+    let dir = tempfile::tempdir().unwrap();
+    let build = |zone: &str| {
+        let mut env = Environment::new("test").with_provider(provider(api(&world), 4));
+        let lb = env.add("front", Lb { zone: zone.into() });
+        env.add(
+            "app",
+            Thing {
+                parent: Some(lb.output("id")),
+                ..thing(1, "z1")
+            },
+        );
+        env
+    };
+    apply(build("z1"), &dir).await.unwrap();
+    let old_lb = world
+        .lock()
+        .unwrap()
+        .things
+        .iter()
+        .find(|(_, t)| t.1 == "test.lb.front")
+        .unwrap()
+        .0
+        .clone();
+
+    let plan = engine(build("z2"), &dir).plan().await.unwrap();
+    let lb = plan.change("test.lb.front").unwrap();
+    assert_eq!(lb.action, Action::Replace);
+    assert!(
+        plan.render().contains("+/- test.lb.front"),
+        "{}",
+        plan.render()
+    );
+    engine(build("z2"), &dir).apply(&plan).await.unwrap();
+
+    let w = world.lock().unwrap();
+    let pos = |line: &str| {
+        w.log
+            .iter()
+            .position(|l| l == line)
+            .unwrap_or_else(|| panic!("{line} not in {:?}", w.log))
+    };
+    let created_again = w
+        .log
+        .iter()
+        .rposition(|l| l == "create test.lb.front")
+        .unwrap();
+    let app_moved = w
+        .log
+        .iter()
+        .rposition(|l| l == "configure test.thing.app")
+        .unwrap();
+    let old_deleted = pos("delete test.lb.front");
+    assert!(
+        created_again < app_moved && app_moved < old_deleted,
+        "{:?}",
+        w.log
+    );
+    let new_lb = w
+        .things
+        .iter()
+        .find(|(_, t)| t.1 == "test.lb.front")
+        .unwrap()
+        .0
+        .clone();
+    assert_ne!(new_lb, old_lb);
+    let app = w.things.values().find(|t| t.1 == "test.thing.app").unwrap();
+    assert_eq!(app.2.parent, Some(Input::Value(new_lb.clone())));
+    drop(w);
+    let state = LocalStateStore::new(dir.path().join("state.json"))
+        .load()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        state.resources[&"test.lb.front".parse().unwrap()].outputs["id"],
+        new_lb.as_str()
+    );
 }
