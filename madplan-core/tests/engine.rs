@@ -1160,40 +1160,42 @@ async fn create_before_destroy_moves_dependents_before_the_old_one_goes() {
     );
     engine(build("z2"), &dir).apply(&plan).await.unwrap();
 
-    let w = world.lock().unwrap();
-    let pos = |line: &str| {
-        w.log
+    let new_lb = {
+        let w = world.lock().unwrap();
+        let pos = |line: &str| {
+            w.log
+                .iter()
+                .position(|l| l == line)
+                .unwrap_or_else(|| panic!("{line} not in {:?}", w.log))
+        };
+        let created_again = w
+            .log
             .iter()
-            .position(|l| l == line)
-            .unwrap_or_else(|| panic!("{line} not in {:?}", w.log))
+            .rposition(|l| l == "create test.lb.front")
+            .unwrap();
+        let app_moved = w
+            .log
+            .iter()
+            .rposition(|l| l == "configure test.thing.app")
+            .unwrap();
+        let old_deleted = pos("delete test.lb.front");
+        assert!(
+            created_again < app_moved && app_moved < old_deleted,
+            "{:?}",
+            w.log
+        );
+        let new_lb = w
+            .things
+            .iter()
+            .find(|(_, t)| t.1 == "test.lb.front")
+            .unwrap()
+            .0
+            .clone();
+        assert_ne!(new_lb, old_lb);
+        let app = w.things.values().find(|t| t.1 == "test.thing.app").unwrap();
+        assert_eq!(app.2.parent, Some(Input::Value(new_lb.clone())));
+        new_lb
     };
-    let created_again = w
-        .log
-        .iter()
-        .rposition(|l| l == "create test.lb.front")
-        .unwrap();
-    let app_moved = w
-        .log
-        .iter()
-        .rposition(|l| l == "configure test.thing.app")
-        .unwrap();
-    let old_deleted = pos("delete test.lb.front");
-    assert!(
-        created_again < app_moved && app_moved < old_deleted,
-        "{:?}",
-        w.log
-    );
-    let new_lb = w
-        .things
-        .iter()
-        .find(|(_, t)| t.1 == "test.lb.front")
-        .unwrap()
-        .0
-        .clone();
-    assert_ne!(new_lb, old_lb);
-    let app = w.things.values().find(|t| t.1 == "test.thing.app").unwrap();
-    assert_eq!(app.2.parent, Some(Input::Value(new_lb.clone())));
-    drop(w);
     let state = LocalStateStore::new(dir.path().join("state.json"))
         .load()
         .await
