@@ -709,3 +709,30 @@ async fn credentials_never_show_in_debug_errors_or_logs() {
     }
     assert!(!seen.contains("tok-"), "a bearer token leaked: {seen}");
 }
+
+#[tokio::test]
+async fn connection_errors_are_retried_and_bounded() {
+    // A port on loopback where nothing listens.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let atlas = Client::new(
+        Credentials::ApiKey {
+            public_key: "k".into(),
+            private_key: SecretString::from("p-0000000000"),
+        },
+        &format!("http://127.0.0.1:{port}"),
+    )
+    .unwrap()
+    .with_retry(fast());
+    let (_guard, logs) = madplan_core::testkit::LogCapture::start();
+    let err = atlas
+        .access_list("0123456789abcdef01234567")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }), "{err}");
+    let retries = logs.text().matches("retrying a call").count();
+    assert_eq!(retries, 3, "1 attempt + 3 retries");
+}
