@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ec2::types::{Filter, IpPermission, IpRange};
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range};
 use common::network;
 use madplan::Plan;
 use madplan::aws::Aws;
@@ -141,6 +141,7 @@ async fn apply_plan_drift_repair_destroy() {
                 .from_port(22)
                 .to_port(22)
                 .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build())
                 .build(),
         )
         .send()
@@ -190,6 +191,10 @@ async fn apply_plan_drift_repair_destroy() {
     assert!(human.contains("~ aws.security_group.app"), "{human}");
     assert!(human.contains("\"from\":22"), "{human}");
     assert!(
+        human.contains("\"ipv6\":\"::/0\""),
+        "SSH from any IPv6 address is drift too: {human}"
+    );
+    assert!(
         human.contains("Plan: 0 to add, 1 to change, 0 to replace, 0 to destroy."),
         "{human}"
     );
@@ -215,6 +220,7 @@ async fn apply_plan_drift_repair_destroy() {
         .unwrap();
     let perms = live.security_groups()[0].ip_permissions();
     assert_eq!(perms.len(), 1, "{perms:?}");
+    assert!(perms[0].ipv6_ranges().is_empty(), "{perms:?}");
     assert_eq!(perms[0].from_port(), Some(3000));
     assert_eq!(
         perms[0].user_id_group_pairs()[0].group_id(),

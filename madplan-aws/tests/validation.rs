@@ -78,6 +78,7 @@ async fn every_problem_is_reported_together_without_api_calls() {
                 Rule::tcp(PortRange::port(443), Peer::group(&x)),
                 Rule::tcp(PortRange::range(443, 80), Peer::cidr("0.0.0.0/0")),
                 Rule::tcp(PortRange::port(70000), Peer::cidr("0.0.0.0/0")),
+                Rule::tcp(PortRange::port(22), Peer::Ipv6("::/200".into())),
             ])
             .build(),
     );
@@ -110,10 +111,11 @@ async fn every_problem_is_reported_together_without_api_calls() {
         "aws.security_group.y: ingress: port range 70000-70000 is outside 0-65535",
         "aws.network_acl.acl: entries: entry 100 needs a port range for Tcp",
         "aws.network_acl.acl: entries: rule number 40000 is outside 1-32766",
+        "aws.security_group.y: ingress: \"::/200\" is not an IPv6 CIDR block",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
-    assert_eq!(problems.0.len(), 10, "{text}");
+    assert_eq!(problems.0.len(), 11, "{text}");
     assert_eq!(
         aws.total_calls(),
         0,

@@ -2,7 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
+use aws_sdk_ec2::types::{
+    IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, UserIdGroupPair,
+};
 use madplan_core::{
     Cidr, Found, Input, IntoInput, Observed, OpCx, Problem, ProviderError, RefreshCx, Resource,
     ValidateCx, problem,
@@ -26,26 +28,30 @@ pub enum Protocol {
     Udp,
     /// ICMP, every type.
     Icmp,
+    /// Any other IP protocol, by number (e.g. 50 for ESP).
+    Number(u8),
 }
 
 impl Protocol {
     /// The name security group rules use.
-    pub(crate) fn sg_name(self) -> &'static str {
+    pub(crate) fn sg_name(self) -> String {
         match self {
-            Protocol::All => "-1",
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-            Protocol::Icmp => "icmp",
+            Protocol::All => "-1".into(),
+            Protocol::Tcp => "tcp".into(),
+            Protocol::Udp => "udp".into(),
+            Protocol::Icmp => "icmp".into(),
+            Protocol::Number(n) => n.to_string(),
         }
     }
 
     /// The protocol number network ACLs use.
-    pub(crate) fn number(self) -> &'static str {
+    pub(crate) fn number(self) -> String {
         match self {
-            Protocol::All => "-1",
-            Protocol::Tcp => "6",
-            Protocol::Udp => "17",
-            Protocol::Icmp => "1",
+            Protocol::All => "-1".into(),
+            Protocol::Tcp => "6".into(),
+            Protocol::Udp => "17".into(),
+            Protocol::Icmp => "1".into(),
+            Protocol::Number(n) => n.to_string(),
         }
     }
 
@@ -55,7 +61,7 @@ impl Protocol {
             "tcp" | "6" => Protocol::Tcp,
             "udp" | "17" => Protocol::Udp,
             "icmp" | "1" => Protocol::Icmp,
-            _ => return None,
+            other => Protocol::Number(other.parse().ok()?),
         })
     }
 
@@ -71,6 +77,10 @@ impl Protocol {
 pub enum Peer {
     /// An IPv4 block.
     Cidr(Cidr),
+    /// An IPv6 block, e.g. `::/0`.
+    Ipv6(String),
+    /// A managed prefix list (`pl-...`).
+    PrefixList(String),
     /// Another security group.
     SecurityGroup(Input<SecurityGroupId>),
 }
@@ -140,10 +150,31 @@ impl Rule {
             }
             (false, None) => {}
         }
-        if let Peer::Cidr(c) = &self.peer
-            && let Err(e) = c.parse()
-        {
-            problems.push(problem(field, e, None));
+        match &self.peer {
+            Peer::Cidr(c) => {
+                if let Err(e) = c.parse() {
+                    problems.push(problem(field, e, None));
+                }
+            }
+            Peer::Ipv6(c) => {
+                if c.parse::<ipnet::Ipv6Net>().is_err() {
+                    problems.push(problem(
+                        field,
+                        format!("{c:?} is not an IPv6 CIDR block (expected e.g. ::/0)"),
+                        None,
+                    ));
+                }
+            }
+            Peer::PrefixList(id) => {
+                if !id.starts_with("pl-") {
+                    problems.push(problem(
+                        field,
+                        format!("{id:?} is not a prefix list id (pl-...)"),
+                        None,
+                    ));
+                }
+            }
+            Peer::SecurityGroup(_) => {}
         }
     }
 
@@ -156,6 +187,10 @@ impl Rule {
         }
         b = match &self.peer {
             Peer::Cidr(c) => b.ip_ranges(IpRange::builder().cidr_ip(c.as_str()).build()),
+            Peer::Ipv6(c) => b.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).build()),
+            Peer::PrefixList(id) => {
+                b.prefix_list_ids(PrefixListId::builder().prefix_list_id(id).build())
+            }
             Peer::SecurityGroup(g) => b.user_id_group_pairs(
                 UserIdGroupPair::builder()
                     .group_id(g.get().map_err(unresolved)?.as_str())
@@ -182,6 +217,26 @@ fn from_permissions(perms: &[IpPermission]) -> BTreeSet<Rule> {
                     protocol,
                     ports,
                     peer: Peer::Cidr(Cidr::from(c)),
+                });
+            }
+        }
+        // Every kind of peer is read, so that a rule added by hand (say SSH
+        // from ::/0) shows as drift.
+        for r in p.ipv6_ranges() {
+            if let Some(c) = r.cidr_ipv6() {
+                out.insert(Rule {
+                    protocol,
+                    ports,
+                    peer: Peer::Ipv6(c.to_string()),
+                });
+            }
+        }
+        for l in p.prefix_list_ids() {
+            if let Some(id) = l.prefix_list_id() {
+                out.insert(Rule {
+                    protocol,
+                    ports,
+                    peer: Peer::PrefixList(id.to_string()),
                 });
             }
         }
