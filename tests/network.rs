@@ -542,3 +542,95 @@ async fn lost_state_is_rebuilt_from_tags_without_duplicates() {
     let ec2 = common::ec2().await;
     assert!(leftovers(&ec2, &name).await.values().all(|&n| n == 0));
 }
+
+#[tokio::test]
+async fn a_route_added_by_hand_is_drift_and_is_removed() {
+    let name = common::unique("route");
+    let aws = common::aws().await;
+    let ec2 = common::ec2().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let (code, _) = common::run(
+        network(&name, &aws, 1).0,
+        &state,
+        &["apply", "--auto-approve"],
+    )
+    .await;
+    assert_eq!(code.unwrap(), 0);
+    let s = state_json(&state);
+    let private = output_of(&s, "aws.route_table.private", "route_table_id");
+    let public_subnet = output_of(&s, "aws.subnet.public-1a", "subnet_id");
+
+    // Someone sends 10.99.0.0/16 through a NAT gateway of their own.
+    let eip = ec2.allocate_address().send().await.unwrap();
+    let nat = ec2
+        .create_nat_gateway()
+        .subnet_id(&public_subnet)
+        .allocation_id(eip.allocation_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let nat_id = nat
+        .nat_gateway()
+        .unwrap()
+        .nat_gateway_id()
+        .unwrap()
+        .to_string();
+    ec2.create_route()
+        .route_table_id(&private)
+        .destination_cidr_block("10.99.0.0/16")
+        .nat_gateway_id(&nat_id)
+        .send()
+        .await
+        .unwrap();
+
+    let (code, out) = common::run(
+        network(&name, &aws, 1).0,
+        &state,
+        &["plan", "--detailed-exitcode"],
+    )
+    .await;
+    assert_eq!(code.unwrap(), 2);
+    let text = out.stdout();
+    assert!(text.contains("~ aws.route_table.private"), "{text}");
+    assert!(text.contains(&nat_id), "{text}");
+    assert!(text.contains("Plan: 0 to add, 1 to change"), "{text}");
+    let (code, _) = common::run(
+        network(&name, &aws, 1).0,
+        &state,
+        &["apply", "--auto-approve"],
+    )
+    .await;
+    assert_eq!(code.unwrap(), 0);
+    let tables = ec2
+        .describe_route_tables()
+        .route_table_ids(&private)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tables.route_tables()[0]
+            .routes()
+            .iter()
+            .all(|r| r.destination_cidr_block() != Some("10.99.0.0/16")),
+        "the route is gone"
+    );
+
+    ec2.delete_nat_gateway()
+        .nat_gateway_id(&nat_id)
+        .send()
+        .await
+        .unwrap();
+    ec2.release_address()
+        .allocation_id(eip.allocation_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let (code, out) = common::run(
+        network(&name, &aws, 1).0,
+        &state,
+        &["destroy", "--auto-approve"],
+    )
+    .await;
+    assert_eq!(code.unwrap(), 0, "{}", out.stderr());
+}

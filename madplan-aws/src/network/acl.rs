@@ -312,7 +312,8 @@ impl Resource for NetworkAcl {
                         } else {
                             None
                         },
-                        cidr: Cidr::from(e.cidr_block()?),
+                        // IPv6 entries are read too (and show as drift).
+                        cidr: Cidr::from(e.cidr_block().or(e.ipv6_cidr_block())?),
                     })
                 })
                 .collect();

@@ -24,6 +24,16 @@ use crate::{Aws, tags};
 pub enum RouteTarget {
     /// An internet gateway.
     InternetGateway(Input<InternetGatewayId>),
+    /// A NAT gateway (`nat-...`).
+    NatGateway(Input<String>),
+    /// A VPC peering connection (`pcx-...`).
+    PeeringConnection(String),
+    /// A transit gateway (`tgw-...`).
+    TransitGateway(String),
+    /// A network interface (`eni-...`).
+    NetworkInterface(String),
+    /// Any other gateway id (a virtual private gateway, a gateway endpoint).
+    Gateway(String),
 }
 
 /// A route: a destination block and a target.
@@ -86,6 +96,11 @@ async fn add_route(aws: &Aws, rt: &str, r: &Route) -> Result<(), ProviderError> 
         RouteTarget::InternetGateway(igw) => {
             call.gateway_id(igw.get().map_err(unresolved)?.as_str())
         }
+        RouteTarget::NatGateway(nat) => call.nat_gateway_id(nat.get().map_err(unresolved)?),
+        RouteTarget::PeeringConnection(id) => call.vpc_peering_connection_id(id),
+        RouteTarget::TransitGateway(id) => call.transit_gateway_id(id),
+        RouteTarget::NetworkInterface(id) => call.network_interface_id(id),
+        RouteTarget::Gateway(id) => call.gateway_id(id),
     };
     call.send().await.map_err(sdk_error)?;
     Ok(())
@@ -180,14 +195,30 @@ impl Resource for RouteTable {
                 .routes()
                 .iter()
                 .filter(|r| r.origin() != Some(&RouteOrigin::CreateRouteTable))
+                // Every target is read, so that a route added by hand shows
+                // as drift.
                 .filter_map(|r| {
-                    let dest = r.destination_cidr_block()?;
-                    let gw = r.gateway_id()?;
-                    gw.starts_with("igw-").then(|| {
-                        Route::to_internet_gateway(
-                            dest,
-                            Input::Value(InternetGatewayId(gw.to_string())),
-                        )
+                    let destination = Cidr::from(r.destination_cidr_block()?);
+                    let target = if let Some(n) = r.nat_gateway_id() {
+                        RouteTarget::NatGateway(Input::Value(n.to_string()))
+                    } else if let Some(p) = r.vpc_peering_connection_id() {
+                        RouteTarget::PeeringConnection(p.to_string())
+                    } else if let Some(t) = r.transit_gateway_id() {
+                        RouteTarget::TransitGateway(t.to_string())
+                    } else if let Some(g) = r.gateway_id() {
+                        if g.starts_with("igw-") {
+                            RouteTarget::InternetGateway(Input::Value(InternetGatewayId(
+                                g.to_string(),
+                            )))
+                        } else {
+                            RouteTarget::Gateway(g.to_string())
+                        }
+                    } else {
+                        RouteTarget::NetworkInterface(r.network_interface_id()?.to_string())
+                    };
+                    Some(Route {
+                        destination,
+                        target,
                     })
                 })
                 .collect();
