@@ -187,7 +187,7 @@ pub enum Error {
     Interrupted(String),
 
     /// The state is locked by someone else.
-    #[error("the state {store} is locked by {holder}; if that run is dead, run `unlock`")]
+    #[error("the state {store} is locked by {holder}; {}", lock_hint(.holder))]
     Locked {
         /// Where the state lives.
         store: String,
@@ -246,6 +246,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn lock_hint(holder: &crate::state::LockInfo) -> &'static str {
+    if holder.holder_is_gone() {
+        "that process is no longer running on this host, so the lock is stale: run `unlock`"
+    } else {
+        "if that run is dead, run `unlock`"
+    }
 }
 
 fn list_errors(errors: &[Error]) -> String {

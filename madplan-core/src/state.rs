@@ -98,6 +98,17 @@ impl LockInfo {
     }
 }
 
+impl LockInfo {
+    /// Whether the holder was a process on this host that no longer runs
+    /// (Linux: its `/proc` entry is gone). `false` when that cannot be told.
+    pub fn holder_is_gone(&self) -> bool {
+        let here = gethostname::gethostname().to_string_lossy().into_owned();
+        self.host == here
+            && Path::new("/proc/self").exists()
+            && !Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
+}
+
 impl fmt::Display for LockInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -328,5 +339,23 @@ mod tests {
         store.lock(&second).await.unwrap();
         assert_eq!(store.force_unlock().await.unwrap(), Some(second));
         assert_eq!(store.force_unlock().await.unwrap(), None);
+    }
+
+    #[test]
+    fn a_dead_holder_on_this_host_is_named_as_such() {
+        let mut mine = LockInfo::for_this_process("apply");
+        assert!(!mine.holder_is_gone(), "this process runs");
+        mine.pid = u32::MAX - 1;
+        assert!(mine.holder_is_gone());
+        let e = Error::Locked {
+            store: "s".into(),
+            holder: mine.clone(),
+        };
+        assert!(e.to_string().contains("no longer running"), "{e}");
+        mine.host = "another-host".into();
+        assert!(
+            !mine.holder_is_gone(),
+            "another host's processes cannot be seen"
+        );
     }
 }
