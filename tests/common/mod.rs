@@ -50,17 +50,8 @@ pub async fn ec2() -> aws_sdk_ec2::Client {
 
 /// An environment name no other test uses (they share one moto).
 pub fn unique(prefix: &str) -> String {
-    let id = uuid_like();
-    format!("{prefix}-{id}")
-}
-
-fn uuid_like() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{:x}{:x}", nanos & 0xffff_ffff, std::process::id())
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}-{}", &id[..12])
 }
 
 /// Runs one CLI command on `env` with state at `state`, as an ops binary
