@@ -552,6 +552,8 @@ async fn apply_fresh<S: StateStore>(
         if !plan.has_changes() {
             return Ok(None);
         }
+        // Refuse before asking, not after.
+        engine.check_protection(&plan)?;
         let question = if destroy {
             format!(
                 "Do you really want to destroy everything in {}?",

@@ -187,3 +187,36 @@ async fn usage_errors_and_help() {
     );
     assert_eq!(aws.total_calls(), 0);
 }
+
+#[tokio::test]
+async fn protected_resources_are_refused_before_anyone_is_asked() {
+    let name = common::unique("protect");
+    let aws = common::aws().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let protected = || {
+        let (mut env, net) = network(&name, &aws, 1);
+        env.protect(&net.vpc);
+        env
+    };
+    let (code, _) = run(protected(), &state, &["apply", "--auto-approve"]).await;
+    assert_eq!(code.unwrap(), 0);
+    // No --auto-approve and no terminal: the protection error comes first,
+    // not the request for confirmation.
+    let (code, _) = run(protected(), &state, &["destroy"]).await;
+    match code {
+        Err(Error::Protected { address, hint }) => {
+            assert_eq!(address.to_string(), "aws.vpc.main");
+            assert!(hint.contains("--allow-destroy-protected"), "{hint}");
+        }
+        other => panic!("expected a protection error, got {other:?}"),
+    }
+    let (code, out) = run(
+        protected(),
+        &state,
+        &["destroy", "--auto-approve", "--allow-destroy-protected"],
+    )
+    .await;
+    assert_eq!(code.unwrap(), 0, "{}", out.stderr());
+    assert!(out.stdout().contains("9 destroyed"), "{}", out.stdout());
+}

@@ -137,6 +137,33 @@ fn op_graph(plan: &Plan) -> Result<(Vec<Op>, Graph)> {
     Ok((ops, g))
 }
 
+/// Refuses a plan that deletes or replaces a protected resource, unless
+/// that is allowed.
+pub(crate) fn check_protection(
+    plan: &Plan,
+    protected_in_env: &dyn Fn(&Address) -> bool,
+    allowed: bool,
+) -> Result<()> {
+    if allowed {
+        return Ok(());
+    }
+    for c in &plan.changes {
+        if matches!(c.action, Action::Delete | Action::Replace)
+            && (c.protected || protected_in_env(&c.address))
+        {
+            return Err(Error::Protected {
+                address: c.address.clone(),
+                hint: format!(
+                    "the plan would {} it; remove its protection in code, or allow \
+                     deleting protected resources explicitly (--allow-destroy-protected)",
+                    c.action.verb()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 enum Outcome {
     Created(Value),
     Updated(Value),
@@ -181,22 +208,11 @@ impl<S: crate::state::StateStore> Executor<'_, S> {
             })?;
             kinds.push(kind);
         }
-        for op in &ops {
-            let c = &plan.changes[op.change];
-            if op.kind == OpKind::Delete
-                && (c.protected || (self.protected_in_env)(&c.address))
-                && !self.options.allow_protected_deletion
-            {
-                return Err(Error::Protected {
-                    address: c.address.clone(),
-                    hint: format!(
-                        "the plan would {} it; remove its protection in code, or allow \
-                         deleting protected resources explicitly",
-                        c.action.verb()
-                    ),
-                });
-            }
-        }
+        check_protection(
+            plan,
+            self.protected_in_env,
+            self.options.allow_protected_deletion,
+        )?;
 
         // Record what refresh found (adopted resources, new outputs) first.
         let mut touched = false;

@@ -237,6 +237,17 @@ impl<S: StateStore> Engine<S> {
         make_plan(&self.env, state.as_ref(), &found, true)
     }
 
+    /// Refuses `plan` if it deletes or replaces a protected resource and the
+    /// options do not allow it. [`Engine::apply`] checks this too; call it
+    /// first to refuse before asking an operator to confirm.
+    pub fn check_protection(&self, plan: &Plan) -> Result<()> {
+        crate::apply::check_protection(
+            plan,
+            &|a: &Address| self.env.node(a).is_some_and(|n| n.protected),
+            self.options.allow_protected_deletion,
+        )
+    }
+
     /// Applies `plan` under the lock, exactly as it was made; refuses if the
     /// state changed since.
     pub async fn apply(&self, plan: &Plan) -> Result<ApplyReport> {
