@@ -9,7 +9,7 @@
 //! (`shared/specs/atlas-trim.json`), including the versioned `Accept` and
 //! `Content-Type`: a violation is recorded and answered 400.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use digest_auth::{AuthContext, AuthorizationHeader, HttpMethod};
-use madplan_core::testkit::{LocalServer, SpecCheck};
+use madplan_core::testkit::{Ledger, LocalServer, SpecCheck};
 use serde_json::{Value, json};
 
 /// How the fake behaves.
@@ -64,9 +64,6 @@ struct World {
     restores: BTreeMap<String, (Value, Instant)>,
     access: BTreeMap<String, Vec<Value>>,
     users: BTreeMap<(String, String), Value>,
-    failures: VecDeque<(u16, Option<u64>)>,
-    violations: Vec<String>,
-    requests: Vec<String>,
     next: u64,
 }
 
@@ -81,6 +78,7 @@ struct Shared {
     config: FakeConfig,
     world: Mutex<World>,
     spec: SpecCheck,
+    ledger: Ledger,
 }
 
 /// A running fake Atlas. Dropping it stops the server.
@@ -101,6 +99,7 @@ impl FakeAtlas {
             config,
             world: Mutex::new(world),
             spec,
+            ledger: Ledger::default(),
         });
         let app = axum::Router::new()
             .fallback(handle)
@@ -121,10 +120,7 @@ impl FakeAtlas {
     /// Answers the next `n` API requests with `status` (429 or 503), with
     /// `Retry-After` if given.
     pub fn fail_next(&self, n: usize, status: u16, retry_after: Option<u64>) {
-        let mut w = self.world();
-        for _ in 0..n {
-            w.failures.push_back((status, retry_after));
-        }
+        self.shared.ledger.fail_next(n, status, retry_after);
     }
 
     /// Changes the digest nonce, so that the next request with the old one
@@ -146,12 +142,12 @@ impl FakeAtlas {
 
     /// Every spec violation seen so far.
     pub fn violations(&self) -> Vec<String> {
-        self.world().violations.clone()
+        self.shared.ledger.violations()
     }
 
     /// Every request seen so far, as `METHOD /path`.
     pub fn requests(&self) -> Vec<String> {
-        self.world().requests.clone()
+        self.shared.ledger.requests()
     }
 }
 
@@ -260,7 +256,9 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let mut w = shared.world.lock().unwrap_or_else(|e| e.into_inner());
-    w.requests.push(format!("{method} {}", uri.path()));
+    shared
+        .ledger
+        .record_request(format!("{method} {}", uri.path()));
     if uri.path() == "/api/oauth/token" {
         return token(&shared, &mut w, &headers, &body);
     }
@@ -277,16 +275,14 @@ async fn handle(
     let violations = shared
         .spec
         .check(method.as_str(), &path, &query, &header, &body);
-    if !violations.is_empty() {
-        let text = violations.join("; ");
-        w.violations.extend(violations);
+    if let Some(text) = shared.ledger.record_violations(violations) {
         return error(
             StatusCode::BAD_REQUEST,
             "INVALID_REQUEST",
             &format!("request breaks the OpenAPI spec: {text}"),
         );
     }
-    if let Some((status, wait)) = w.failures.pop_front() {
+    if let Some((status, wait)) = shared.ledger.next_failure() {
         let code = StatusCode::from_u16(status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
         let mut r = error(
             code,

@@ -7,14 +7,14 @@
 //! token, a bad query parameter or a body that breaks the schema is recorded
 //! as a violation and answered with HTTP 400, so the calling test fails.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use madplan_core::testkit::{LocalServer, SpecCheck};
+use madplan_core::testkit::{Ledger, LocalServer, SpecCheck};
 use serde_json::{Value, json};
 
 /// A documented bug of the 2023 Cloudflare OpenAPI document that the
@@ -76,9 +76,6 @@ struct World {
     records: BTreeMap<String, Vec<Value>>,
     settings: BTreeMap<(String, String), Value>,
     rulesets: BTreeMap<(String, String), Value>,
-    failures: VecDeque<(u16, Option<u64>)>,
-    violations: Vec<String>,
-    requests: Vec<String>,
     next: u64,
 }
 
@@ -92,6 +89,7 @@ impl World {
 struct Shared {
     world: Mutex<World>,
     spec: SpecCheck,
+    ledger: Ledger,
 }
 
 /// A running fake Cloudflare. Dropping it stops the server.
@@ -129,6 +127,7 @@ impl FakeCloudflare {
         let shared = Arc::new(Shared {
             world: Mutex::new(world),
             spec,
+            ledger: Ledger::default(),
         });
         let app = axum::Router::new()
             .fallback(handle)
@@ -155,30 +154,17 @@ impl FakeCloudflare {
     /// Answers the next `n` requests with `status` (429 or 5xx), with a
     /// `retry-after` of `retry_after` seconds if given.
     pub fn fail_next(&self, n: usize, status: u16, retry_after: Option<u64>) {
-        let mut w = self.shared.world.lock().unwrap_or_else(|e| e.into_inner());
-        for _ in 0..n {
-            w.failures.push_back((status, retry_after));
-        }
+        self.shared.ledger.fail_next(n, status, retry_after);
     }
 
     /// Every spec violation seen so far.
     pub fn violations(&self) -> Vec<String> {
-        self.shared
-            .world
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .violations
-            .clone()
+        self.shared.ledger.violations()
     }
 
     /// Every request seen so far, as `METHOD /path`.
     pub fn requests(&self) -> Vec<String> {
-        self.shared
-            .world
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .requests
-            .clone()
+        self.shared.ledger.requests()
     }
 
     /// Puts a rule in a phase entrypoint behind the client's back, as
@@ -269,10 +255,10 @@ async fn handle(
         .spec
         .check(method.as_str(), &path, &query, &header, &body);
     let mut w = shared.world.lock().unwrap_or_else(|e| e.into_inner());
-    w.requests.push(format!("{method} /{}", path.join("/")));
-    if !violations.is_empty() {
-        let text = violations.join("; ");
-        w.violations.extend(violations);
+    shared
+        .ledger
+        .record_request(format!("{method} /{}", path.join("/")));
+    if let Some(text) = shared.ledger.record_violations(violations) {
         return error(
             StatusCode::BAD_REQUEST,
             9999,
@@ -286,7 +272,7 @@ async fn handle(
     if !token_ok {
         return error(StatusCode::FORBIDDEN, 10000, "Authentication error");
     }
-    if let Some((status, wait)) = w.failures.pop_front() {
+    if let Some((status, wait)) = shared.ledger.next_failure() {
         let mut r = error(
             StatusCode::from_u16(status).unwrap_or(StatusCode::TOO_MANY_REQUESTS),
             if status == 429 { 971 } else { 10001 },

@@ -46,6 +46,68 @@ impl Drop for LocalServer {
     }
 }
 
+/// What a fake has seen and what it was told to do, shared by the fakes:
+/// the requests, the spec violations, and the failures to answer next.
+#[derive(Default)]
+pub struct Ledger {
+    inner: Mutex<LedgerInner>,
+}
+
+#[derive(Default)]
+struct LedgerInner {
+    failures: std::collections::VecDeque<(u16, Option<u64>)>,
+    violations: Vec<String>,
+    requests: Vec<String>,
+}
+
+impl Ledger {
+    fn inner(&self) -> std::sync::MutexGuard<'_, LedgerInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Answers the next `n` requests with `status`, with `wait` seconds of
+    /// `Retry-After` (or rate-limit reset) if given.
+    pub fn fail_next(&self, n: usize, status: u16, wait: Option<u64>) {
+        let mut l = self.inner();
+        for _ in 0..n {
+            l.failures.push_back((status, wait));
+        }
+    }
+
+    /// The next failure to answer with, if one is queued.
+    pub fn next_failure(&self) -> Option<(u16, Option<u64>)> {
+        self.inner().failures.pop_front()
+    }
+
+    /// Records a request (`METHOD /path`) and returns how many were seen.
+    pub fn record_request(&self, line: String) -> usize {
+        let mut l = self.inner();
+        l.requests.push(line);
+        l.requests.len()
+    }
+
+    /// Records spec violations; `None` when there are none, else their text
+    /// joined, for the error answer.
+    pub fn record_violations(&self, violations: Vec<String>) -> Option<String> {
+        if violations.is_empty() {
+            return None;
+        }
+        let text = violations.join("; ");
+        self.inner().violations.extend(violations);
+        Some(text)
+    }
+
+    /// Every spec violation seen so far.
+    pub fn violations(&self) -> Vec<String> {
+        self.inner().violations.clone()
+    }
+
+    /// Every request seen so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.inner().requests.clone()
+    }
+}
+
 /// Everything logged through `tracing` while it is alive, as text, for tests
 /// that check what logs contain (or do not).
 #[derive(Clone, Default)]

@@ -7,14 +7,14 @@
 //! (`shared/specs/dd-trim.json`): a violation is recorded and answered with
 //! HTTP 400, so the calling test fails.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use madplan_core::testkit::{LocalServer, SpecCheck};
+use madplan_core::testkit::{Ledger, LocalServer, SpecCheck};
 use serde_json::{Value, json};
 
 /// The requests each rate limit allows per period, as the fake reports it.
@@ -28,9 +28,6 @@ struct World {
     dashboards: BTreeMap<String, Value>,
     slos: BTreeMap<String, Value>,
     tests: BTreeMap<String, Value>,
-    failures: VecDeque<(u16, u64)>,
-    violations: Vec<String>,
-    requests: Vec<String>,
     next: u64,
 }
 
@@ -54,6 +51,7 @@ impl World {
 struct Shared {
     world: Mutex<World>,
     spec: SpecCheck,
+    ledger: Ledger,
 }
 
 /// A running fake Datadog. Dropping it stops the server.
@@ -74,6 +72,7 @@ impl FakeDatadog {
         let shared = Arc::new(Shared {
             world: Mutex::new(world),
             spec,
+            ledger: Ledger::default(),
         });
         let app = axum::Router::new()
             .fallback(handle)
@@ -90,30 +89,17 @@ impl FakeDatadog {
     /// Answers the next `n` requests with `status`; a 429 says the limit
     /// resets in `reset` seconds.
     pub fn fail_next(&self, n: usize, status: u16, reset: u64) {
-        let mut w = self.shared.world.lock().unwrap_or_else(|e| e.into_inner());
-        for _ in 0..n {
-            w.failures.push_back((status, reset));
-        }
+        self.shared.ledger.fail_next(n, status, Some(reset));
     }
 
     /// Every spec violation seen so far.
     pub fn violations(&self) -> Vec<String> {
-        self.shared
-            .world
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .violations
-            .clone()
+        self.shared.ledger.violations()
     }
 
     /// Every request seen so far, as `METHOD /path`.
     pub fn requests(&self) -> Vec<String> {
-        self.shared
-            .world
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .requests
-            .clone()
+        self.shared.ledger.requests()
     }
 }
 
@@ -156,12 +142,13 @@ async fn handle(
         .spec
         .check(method.as_str(), &path, &query, &header, &body);
     let mut w = shared.world.lock().unwrap_or_else(|e| e.into_inner());
-    w.requests.push(format!("{method} {}", uri.path()));
+    let seen = shared
+        .ledger
+        .record_request(format!("{method} {}", uri.path()));
     let name = path.get(2).copied().unwrap_or("api").to_string();
-    let remaining = LIMIT.saturating_sub(w.requests.len() as u64);
-    if !violations.is_empty() {
-        let text = format!("request breaks the OpenAPI spec: {}", violations.join("; "));
-        w.violations.extend(violations);
+    let remaining = LIMIT.saturating_sub(seen as u64);
+    if let Some(text) = shared.ledger.record_violations(violations) {
+        let text = format!("request breaks the OpenAPI spec: {text}");
         return errors(StatusCode::BAD_REQUEST, &[&text]);
     }
     let api_ok = header("dd-api-key").as_deref() == Some(w.api_key.as_str());
@@ -170,7 +157,8 @@ async fn handle(
     if !api_ok || (!validate && !app_ok) {
         return errors(StatusCode::FORBIDDEN, &["Forbidden"]);
     }
-    if let Some((status, reset)) = w.failures.pop_front() {
+    if let Some((status, reset)) = shared.ledger.next_failure() {
+        let reset = reset.unwrap_or(1);
         let code = StatusCode::from_u16(status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
         let r = errors(
             code,

@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 use typed_builder::TypedBuilder;
 
 use super::security_group::Protocol;
-use super::{NetworkAclId, PortRange, SubnetId, VpcId, describe, find_all, missing, unresolved};
+use super::{
+    NetworkAclId, PortRange, SubnetId, VpcId, describe, find_all, gone_is_done, missing,
+    subnet_ids, unresolved,
+};
 use crate::error::sdk_error;
 use crate::{Aws, tags};
 
@@ -137,19 +140,16 @@ async fn add_entry(aws: &Aws, acl: &str, e: &AclEntry) -> Result<(), ProviderErr
 }
 
 async fn remove_entry(aws: &Aws, acl: &str, e: &AclEntry) -> Result<(), ProviderError> {
-    match aws
-        .ec2()
-        .delete_network_acl_entry()
-        .network_acl_id(acl)
-        .rule_number(e.rule_number)
-        .egress(e.egress)
-        .send()
-        .await
-        .map_err(sdk_error)
-    {
-        Err(e) if !e.is_not_found() => Err(e),
-        _ => Ok(()),
-    }
+    gone_is_done(
+        aws.ec2()
+            .delete_network_acl_entry()
+            .network_acl_id(acl)
+            .rule_number(e.rule_number)
+            .egress(e.egress)
+            .send()
+            .await
+            .map_err(sdk_error),
+    )
 }
 
 /// Moves each subnet's ACL association to `acl`.
@@ -206,12 +206,6 @@ async fn default_acl(aws: &Aws, vpc: &str) -> Result<String, ProviderError> {
         .find_map(|n| n.network_acl_id())
         .map(str::to_string)
         .ok_or_else(|| missing("default network ACL of the VPC"))
-}
-
-fn subnet_ids(set: &BTreeSet<Input<SubnetId>>) -> Result<BTreeSet<SubnetId>, ProviderError> {
-    set.iter()
-        .map(|s| s.get().cloned().map_err(unresolved))
-        .collect()
 }
 
 impl Resource for NetworkAcl {

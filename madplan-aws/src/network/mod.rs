@@ -258,6 +258,23 @@ pub(crate) fn missing(what: &str) -> ProviderError {
     )
 }
 
+/// The ids of a set of subnet inputs, all resolved by now.
+pub(crate) fn subnet_ids(
+    set: &std::collections::BTreeSet<Input<SubnetId>>,
+) -> Result<std::collections::BTreeSet<SubnetId>, ProviderError> {
+    set.iter()
+        .map(|s| s.get().cloned().map_err(unresolved))
+        .collect()
+}
+
+/// A removal that found nothing to remove succeeded.
+pub(crate) fn gone_is_done<T>(r: Result<T, ProviderError>) -> Result<(), ProviderError> {
+    match r {
+        Err(e) if !e.is_not_found() => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// The error for an input the engine should have resolved.
 pub(crate) fn unresolved(e: madplan_core::input::Unresolved) -> ProviderError {
     ProviderError::new("madplan", madplan_core::ErrorClass::Fatal, e.to_string())

@@ -12,7 +12,8 @@ use typed_builder::TypedBuilder;
 
 use super::subnet::Subnet;
 use super::{
-    InternetGatewayId, RouteTableId, SubnetId, VpcId, describe, find_all, missing, unresolved,
+    InternetGatewayId, RouteTableId, SubnetId, VpcId, describe, find_all, gone_is_done, missing,
+    subnet_ids, unresolved,
 };
 use crate::error::sdk_error;
 use crate::{Aws, tags};
@@ -107,18 +108,15 @@ async fn add_route(aws: &Aws, rt: &str, r: &Route) -> Result<(), ProviderError> 
 }
 
 async fn remove_route(aws: &Aws, rt: &str, r: &Route) -> Result<(), ProviderError> {
-    match aws
-        .ec2()
-        .delete_route()
-        .route_table_id(rt)
-        .destination_cidr_block(r.destination.as_str())
-        .send()
-        .await
-        .map_err(sdk_error)
-    {
-        Err(e) if !e.is_not_found() => Err(e),
-        _ => Ok(()),
-    }
+    gone_is_done(
+        aws.ec2()
+            .delete_route()
+            .route_table_id(rt)
+            .destination_cidr_block(r.destination.as_str())
+            .send()
+            .await
+            .map_err(sdk_error),
+    )
 }
 
 async fn associate(aws: &Aws, rt: &str, subnet: &SubnetId) -> Result<String, ProviderError> {
@@ -137,23 +135,14 @@ async fn associate(aws: &Aws, rt: &str, subnet: &SubnetId) -> Result<String, Pro
 }
 
 async fn disassociate(aws: &Aws, association: &str) -> Result<(), ProviderError> {
-    match aws
-        .ec2()
-        .disassociate_route_table()
-        .association_id(association)
-        .send()
-        .await
-        .map_err(sdk_error)
-    {
-        Err(e) if !e.is_not_found() => Err(e),
-        _ => Ok(()),
-    }
-}
-
-fn subnet_ids(set: &BTreeSet<Input<SubnetId>>) -> Result<BTreeSet<SubnetId>, ProviderError> {
-    set.iter()
-        .map(|s| s.get().cloned().map_err(unresolved))
-        .collect()
+    gone_is_done(
+        aws.ec2()
+            .disassociate_route_table()
+            .association_id(association)
+            .send()
+            .await
+            .map_err(sdk_error),
+    )
 }
 
 impl Resource for RouteTable {
