@@ -6,7 +6,7 @@
 //! a configurable delay, answers with Atlas's error body, can be told to
 //! answer 429 or 503 for the next requests, and checks every authenticated
 //! request against the official OpenAPI document
-//! (`shared/specs/atlas-trim.json`), including the versioned `Accept` and
+//! (`madplan-core/specs/atlas-trim.json`), including the versioned `Accept` and
 //! `Content-Type`: a violation is recorded and answered 400.
 
 use std::collections::{BTreeMap, HashMap};

@@ -3,9 +3,11 @@
 //! It serves the endpoints the client uses with Cloudflare's envelope and
 //! error codes, checks the API token, can be told to answer 429 for the next
 //! requests, and checks every request against the official OpenAPI document
-//! (`shared/specs/cf-trim.json`, found by `madplan_core::testkit::specs_dir`): an unknown operation, a missing bearer
-//! token, a bad query parameter or a body that breaks the schema is recorded
-//! as a violation and answered with HTTP 400, so the calling test fails.
+//! (`madplan-core/specs/cf-trim.json`, found by
+//! [`madplan_core::testkit::specs_dir`]): an unknown operation, a missing
+//! bearer token, a bad query parameter or a body that breaks the schema is
+//! recorded as a violation and answered with HTTP 400, so the calling test
+//! fails.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -100,7 +102,8 @@ pub struct FakeCloudflare {
 
 impl FakeCloudflare {
     /// Starts a fake that accepts `token` and holds the zones `zones`, with
-    /// request checks against `cf-trim.json` in [`specs_dir`] and the given
+    /// request checks against `cf-trim.json` in
+    /// [`madplan_core::testkit::specs_dir`] and the given
     /// allowances for its documented bugs.
     pub async fn start(token: &str, zones: &[&str], allowances: &[Allowance]) -> Self {
         let spec = load_spec(allowances);

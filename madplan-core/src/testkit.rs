@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-/// Where the official specs are: `MADPLAN_SPECS`, or `shared/specs` beside
-/// the repository.
+/// Where the trimmed official specs are: `MADPLAN_SPECS` if set, else the
+/// `specs` folder of this crate (`madplan-core/specs`, shipped with it).
 pub fn specs_dir() -> PathBuf {
     std::env::var_os("MADPLAN_SPECS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/specs"))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("specs"))
 }
 
 /// A fake's HTTP server on 127.0.0.1 (a free port), stopped when dropped.

@@ -4,7 +4,7 @@
 //! the client uses, checks both keys, answers with Datadog's error shapes and
 //! rate-limit headers, can be told to answer 429 or 5xx for the next
 //! requests, and checks every request against the official OpenAPI document
-//! (`shared/specs/dd-trim.json`): a violation is recorded and answered with
+//! (`madplan-core/specs/dd-trim.json`): a violation is recorded and answered with
 //! HTTP 400, so the calling test fails.
 
 use std::collections::BTreeMap;
