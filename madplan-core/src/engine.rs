@@ -5,15 +5,28 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::sync::Semaphore;
+use uuid::Uuid;
 
 use crate::address::Address;
 use crate::apply::{ApplyOptions, ApplyReport, Executor};
-use crate::env::{Environment, resolve};
-use crate::error::{Error, Result};
+use crate::env::{Environment, references, resolve};
+use crate::error::{Error, ErrorClass, ProviderError, Result};
 use crate::events::{Event, EventSink, TracingEvents};
-use crate::plan::{Action, Plan, make_plan};
-use crate::registry::FoundValue;
-use crate::state::{LockInfo, State, StateStore};
+use crate::plan::{Action, Foreign, ForeignObject, Live, LiveObject, Plan, make_plan};
+use crate::registry::{ErasedKind, FoundValue, Providers, TrackedValue};
+use crate::resource::{Claim, TrackedId};
+use crate::state::{LockInfo, State, StateEntry, StateStore};
+
+/// What `state recover` adopts.
+#[derive(Clone, Debug)]
+pub struct Recovery {
+    /// The lineage whose resources are adopted (`None`: nothing to adopt).
+    pub lineage: Option<Uuid>,
+    /// The resources to adopt.
+    pub adopt: Vec<ForeignObject>,
+    /// Resources of that lineage whose address this state already tracks.
+    pub skipped: Vec<Foreign>,
+}
 
 /// Runs plan, apply, destroy and refresh for one environment against one
 /// state store.
@@ -145,52 +158,88 @@ impl<S: StateStore> Engine<S> {
         })
     }
 
-    /// Removes a lock left by a run that died.
-    pub async fn force_unlock(&self) -> Result<Option<LockInfo>> {
-        self.store.force_unlock().await
+    /// Removes the lock `id` left by a run that died (the id the lock error
+    /// shows). Refuses when the lock held has another id.
+    pub async fn force_unlock(&self, id: Uuid) -> Result<Option<LockInfo>> {
+        self.store.force_unlock(id).await
     }
 
-    /// Reads every kind the environment or its state uses, one refresh per
-    /// kind, kinds in parallel within each provider's budget.
-    async fn refresh_all(&self, state: Option<&State>) -> Result<HashMap<Address, FoundValue>> {
-        let mut per_kind = crate::registry::ByKind::new();
-        for n in &self.env.nodes {
-            per_kind
-                .entry(n.kind.kind())
+    /// Reads every kind the environment or its state uses (one refresh per
+    /// kind and provider instance, in parallel within each instance's
+    /// budget) and sorts what was found by ownership: this state's objects
+    /// (tracked, or tagged with its lineage), deposed ones, and other
+    /// states' (never touched).
+    async fn refresh_all(&self, state: Option<&State>) -> Result<Live> {
+        type Group = (Arc<dyn ErasedKind>, Vec<TrackedValue>);
+        let mut groups: BTreeMap<(&str, Option<String>), Group> = BTreeMap::new();
+        for n in self.env.nodes.iter().filter(|n| !n.kind.is_data()) {
+            groups
+                .entry((n.kind.kind(), n.provider.clone()))
                 .or_insert_with(|| (n.kind.clone(), Vec::new()));
         }
         if let Some(s) = state {
-            for (address, entry) in &s.resources {
-                let kind = self.env.kinds.get(&entry.kind).ok_or_else(|| {
+            let tracked = s
+                .resources
+                .iter()
+                .map(|(a, e)| (a, &e.kind, &e.provider, &e.outputs, false))
+                .chain(
+                    s.deposed
+                        .iter()
+                        .map(|d| (&d.address, &d.kind, &d.provider, &d.outputs, true)),
+                );
+            for (address, kind, provider, outputs, deposed) in tracked {
+                let kind = self.env.kinds.get(kind).ok_or_else(|| {
                     Error::encoding(
                         address,
                         format!(
-                            "the state holds a {} but no registered provider manages that kind; \
-                             register its provider",
-                            entry.kind
+                            "the state holds a {kind} but no registered provider manages that \
+                             kind; register its provider"
                         ),
                     )
                 })?;
-                per_kind
-                    .entry(kind.kind())
+                if kind.is_data() {
+                    continue;
+                }
+                groups
+                    .entry((kind.kind(), provider.clone()))
                     .or_insert_with(|| (kind.clone(), Vec::new()))
                     .1
-                    .push((address.clone(), entry.outputs.clone()));
+                    .push(TrackedValue {
+                        address: address.clone(),
+                        outputs: outputs.clone(),
+                        deposed,
+                    });
             }
         }
-        let mut budgets: HashMap<&str, Arc<Semaphore>> = HashMap::new();
+        let lineage = state.map(|s| s.lineage);
+        let mut budgets: HashMap<String, Arc<Semaphore>> = HashMap::new();
         let mut calls = Vec::new();
-        for (kind_name, (kind, tracked)) in per_kind {
+        for ((kind_name, instance), (kind, tracked)) in groups {
+            let label = Providers::label(kind.provider_name(), instance.as_deref());
+            let provider = self
+                .env
+                .providers
+                .erased(kind.provider_type(), instance.as_deref())
+                .cloned()
+                .ok_or_else(|| Error::Refresh {
+                    kind: kind_name.to_string(),
+                    source: ProviderError::new(
+                        "madplan",
+                        ErrorClass::Fatal,
+                        format!("the provider {label} is not registered; register it"),
+                    ),
+                })?;
             let budget = budgets
-                .entry(kind.provider_name())
+                .entry(label)
                 .or_insert_with(|| {
                     Arc::new(Semaphore::new(
-                        self.env.providers.concurrency(kind.provider_name()),
+                        self.env
+                            .providers
+                            .concurrency(kind.provider_type(), instance.as_deref()),
                     ))
                 })
                 .clone();
             let env_name = self.env.name();
-            let providers = &self.env.providers;
             let events = &self.events;
             let span = tracing::info_span!("refresh", kind = kind_name);
             calls.push(tracing::Instrument::instrument(
@@ -199,42 +248,266 @@ impl<S: StateStore> Engine<S> {
                     events.event(&Event::Refreshing {
                         kind: kind_name.to_string(),
                     });
-                    kind.refresh(providers, env_name, tracked)
+                    let found = kind
+                        .refresh(&provider, env_name, lineage, tracked.clone())
                         .await
-                        .map(|found| (kind_name, found))
                         .map_err(|source| Error::Refresh {
                             kind: kind_name.to_string(),
                             source,
-                        })
+                        })?;
+                    Ok::<_, Error>((kind_name, instance, tracked, found))
                 },
                 span,
             ));
         }
-        let mut found = HashMap::new();
+        let lineage_tag = lineage.map(|l| l.to_string());
+        let mut live = Live::default();
+        // Every object that is this state's, by address: (outputs, spec, tracked).
+        let mut claims: BTreeMap<Address, Vec<(FoundValue, bool)>> = BTreeMap::new();
         for r in futures_util::future::join_all(calls).await {
-            let (kind_name, items) = r?;
-            for f in items {
-                if f.address.kind() == kind_name {
-                    found.insert(f.address.clone(), f);
+            let (kind_name, instance, tracked, found) = r?;
+            for f in found {
+                match &f.claim {
+                    Claim::Tracked(TrackedId(i)) => {
+                        let Some(t) = tracked.get(*i) else { continue };
+                        if t.deposed {
+                            live.deposed.push((t.address.clone(), f.outputs));
+                        } else {
+                            claims.entry(t.address.clone()).or_default().push((f, true));
+                        }
+                    }
+                    Claim::Tagged { address, lineage } => {
+                        if address.kind() != kind_name {
+                            continue;
+                        }
+                        if lineage_tag.is_some() && *lineage == lineage_tag {
+                            claims.entry(address.clone()).or_default().push((f, false));
+                        } else {
+                            live.foreign.push(ForeignObject {
+                                foreign: Foreign {
+                                    address: address.clone(),
+                                    lineage: lineage.clone(),
+                                    outputs: f.outputs.clone(),
+                                },
+                                spec: f.spec,
+                                provider: instance.clone(),
+                            });
+                        }
+                    }
                 }
             }
         }
-        Ok(found)
+        for (address, mut owned) in claims {
+            if owned.len() > 1 {
+                return Err(Error::Duplicate {
+                    address,
+                    objects: owned
+                        .iter()
+                        .map(|(f, tracked)| {
+                            format!(
+                                "{} ({})",
+                                f.outputs,
+                                if *tracked {
+                                    "in state"
+                                } else {
+                                    "found by this state's tags"
+                                }
+                            )
+                        })
+                        .collect(),
+                });
+            }
+            let (f, tracked) = owned.remove(0);
+            live.current.insert(
+                address,
+                LiveObject {
+                    spec: f.spec,
+                    outputs: f.outputs,
+                    adopted: !tracked,
+                },
+            );
+        }
+        Ok(live)
     }
 
-    /// Validates, refreshes and computes what apply would do.
+    /// Reads every data source, those a query depends on first, the others
+    /// at once.
+    async fn read_data(&self, live: &mut Live) -> Result<()> {
+        let mut pending: Vec<&crate::env::Node> =
+            self.env.nodes.iter().filter(|n| n.kind.is_data()).collect();
+        while !pending.is_empty() {
+            let (now, later): (Vec<_>, Vec<_>) = pending.into_iter().partition(|n| {
+                n.spec.as_ref().is_some_and(|s| {
+                    references(s)
+                        .iter()
+                        .all(|r| live.data.contains_key(&r.address))
+                })
+            });
+            if now.is_empty() {
+                // Validation refuses queries that use managed resources.
+                return Err(Error::encoding(
+                    &later[0].address,
+                    "its query depends on values that are not read",
+                ));
+            }
+            let data = &live.data;
+            let reads = now.iter().map(|n| async move {
+                let spec = resolve(n.spec.as_ref().unwrap_or(&Value::Null), &|a| {
+                    data.get(a).cloned()
+                });
+                let provider = self
+                    .env
+                    .providers
+                    .erased(n.kind.provider_type(), n.provider.as_deref())
+                    .ok_or_else(|| {
+                        ProviderError::new(
+                            "madplan",
+                            ErrorClass::Fatal,
+                            "its provider is not registered",
+                        )
+                    });
+                let outputs = match provider {
+                    Ok(p) => n.kind.read(p, spec).await,
+                    Err(e) => Err(e),
+                };
+                (n.address.clone(), outputs)
+            });
+            for (address, outputs) in futures_util::future::join_all(reads).await {
+                let outputs = outputs.map_err(|source| Error::Resource {
+                    address: address.clone(),
+                    action: "read",
+                    source,
+                })?;
+                live.data.insert(address, outputs);
+            }
+            pending = later;
+        }
+        Ok(())
+    }
+
+    /// Validates, refreshes, reads data sources and computes what apply
+    /// would do.
     pub async fn plan(&self) -> Result<Plan> {
         self.env.validate()?;
         let state = self.load_state().await?;
-        let found = self.refresh_all(state.as_ref()).await?;
-        make_plan(&self.env, state.as_ref(), &found, false)
+        let mut live = self.refresh_all(state.as_ref()).await?;
+        self.read_data(&mut live).await?;
+        make_plan(&self.env, state.as_ref(), &live, false)
     }
 
     /// Refreshes and computes the plan that destroys everything.
     pub async fn plan_destroy(&self) -> Result<Plan> {
         let state = self.load_state().await?;
-        let found = self.refresh_all(state.as_ref()).await?;
-        make_plan(&self.env, state.as_ref(), &found, true)
+        let live = self.refresh_all(state.as_ref()).await?;
+        make_plan(&self.env, state.as_ref(), &live, true)
+    }
+
+    /// What `state recover` would adopt: the live resources tagged with this
+    /// environment that another state made (one lineage: `lineage`, or the
+    /// only one there is).
+    pub async fn recover_plan(&self, lineage: Option<Uuid>) -> Result<Recovery> {
+        let state = self.load_state().await?;
+        let live = self.refresh_all(state.as_ref()).await?;
+        let mut lineages: BTreeMap<String, usize> = BTreeMap::new();
+        for f in &live.foreign {
+            if let Some(l) = &f.foreign.lineage {
+                *lineages.entry(l.clone()).or_default() += 1;
+            }
+        }
+        let chosen = match lineage {
+            Some(l) => l,
+            None => match lineages.len() {
+                0 => {
+                    return Ok(Recovery {
+                        lineage: None,
+                        adopt: Vec::new(),
+                        skipped: Vec::new(),
+                    });
+                }
+                1 => lineages
+                    .keys()
+                    .next()
+                    .and_then(|l| l.parse().ok())
+                    .ok_or_else(|| Error::Recover("a lineage tag is not a UUID".into()))?,
+                _ => {
+                    let list: Vec<String> = lineages
+                        .iter()
+                        .map(|(l, n)| format!("{l} ({n} resources)"))
+                        .collect();
+                    return Err(Error::Recover(format!(
+                        "resources of {} states carry the {} environment's tags: {}; \
+                         choose one with --lineage",
+                        lineages.len(),
+                        self.env.name(),
+                        list.join(", ")
+                    )));
+                }
+            },
+        };
+        let chosen_tag = chosen.to_string();
+        let mut adopt = Vec::new();
+        let mut skipped = Vec::new();
+        for f in live.foreign {
+            if f.foreign.lineage.as_deref() != Some(chosen_tag.as_str()) {
+                continue;
+            }
+            let taken = live.current.contains_key(&f.foreign.address)
+                || adopt
+                    .iter()
+                    .any(|a: &ForeignObject| a.foreign.address == f.foreign.address);
+            if taken {
+                skipped.push(f.foreign);
+            } else {
+                adopt.push(f);
+            }
+        }
+        Ok(Recovery {
+            lineage: Some(chosen),
+            adopt,
+            skipped,
+        })
+    }
+
+    /// Adopts what `recovery` lists into state, under the lock. With no
+    /// state yet, the new state takes over the recovered lineage, so the
+    /// resources are this state's again in every respect.
+    pub async fn recover(&self, recovery: &Recovery) -> Result<usize> {
+        let guard = self.lock("state recover").await?;
+        let result = async {
+            let mut state = match self.load_state().await? {
+                Some(s) => s,
+                None => {
+                    let mut s = State::new(self.env.name());
+                    if let Some(l) = recovery.lineage {
+                        s.lineage = l;
+                    }
+                    s
+                }
+            };
+            let mut n = 0;
+            for f in &recovery.adopt {
+                if state.resources.contains_key(&f.foreign.address) {
+                    continue;
+                }
+                state.resources.insert(
+                    f.foreign.address.clone(),
+                    StateEntry {
+                        spec: Some(f.spec.clone()),
+                        provider: f.provider.clone(),
+                        ..StateEntry::new(f.foreign.address.kind(), f.foreign.outputs.clone())
+                    },
+                );
+                n += 1;
+            }
+            state.serial += 1;
+            self.store.save(&state).await?;
+            Ok(n)
+        }
+        .await;
+        let released = guard.release().await;
+        let n = result?;
+        released?;
+        Ok(n)
     }
 
     /// Refuses `plan` if it deletes or replaces a protected resource and the
@@ -321,20 +594,32 @@ impl<S: StateStore> Engine<S> {
         let Some(mut state) = self.load_state().await? else {
             return Ok(RefreshReport::default());
         };
-        let found = self.refresh_all(Some(&state)).await?;
-        let plan = make_plan(&self.env, Some(&state), &found, false)?;
+        let mut live = self.refresh_all(Some(&state)).await?;
+        self.read_data(&mut live).await?;
+        let plan = make_plan(&self.env, Some(&state), &live, false)?;
         let mut report = RefreshReport::default();
         for c in &plan.changes {
-            if matches!(c.action, Action::Update | Action::Replace) && c.before.is_some() {
+            if matches!(c.action, Action::Update | Action::Replace)
+                && c.before.is_some()
+                && !c.resume
+            {
                 report.drifted.push(c.address.clone());
             }
         }
-        let tracked: Vec<Address> = state.resources.keys().cloned().collect();
-        for address in tracked {
-            match found.get(&address) {
-                Some(live) => {
+        let before = state.clone();
+        let tracked: Vec<(Address, String)> = state
+            .resources
+            .iter()
+            .map(|(a, e)| (a.clone(), e.kind.clone()))
+            .collect();
+        for (address, kind) in tracked {
+            if self.env.kinds.get(&kind).is_some_and(|k| k.is_data()) {
+                continue;
+            }
+            match live.current.get(&address) {
+                Some(found) => {
                     if let Some(e) = state.resources.get_mut(&address) {
-                        e.outputs = live.outputs.clone();
+                        e.outputs = found.outputs.clone();
                     }
                 }
                 None => {
@@ -343,8 +628,12 @@ impl<S: StateStore> Engine<S> {
                 }
             }
         }
-        state.serial += 1;
-        self.store.save(&state).await?;
+        // A refresh that found nothing new leaves the state (and every
+        // saved plan made against it) as it was.
+        if state != before {
+            state.serial += 1;
+            self.store.save(&state).await?;
+        }
         report.plan = Some(plan);
         Ok(report)
     }

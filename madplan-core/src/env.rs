@@ -14,7 +14,7 @@ use crate::error::{Error, Problem, Problems, Result};
 use crate::graph::Graph;
 use crate::input::{IntoInput, OutputRef, Ref, marker};
 use crate::registry::{ErasedKind, Kinds, Providers};
-use crate::resource::{Provider, Resource};
+use crate::resource::{DataSource, Provider, Resource};
 use crate::secret::Secret;
 use crate::validate::ValidateCx;
 
@@ -26,6 +26,41 @@ pub(crate) struct Node {
     /// `None` while only reserved.
     pub spec: Option<Value>,
     pub protected: bool,
+    /// The provider instance it is managed through (`None`: the default).
+    pub provider: Option<String>,
+}
+
+/// A typed handle to one instance of a provider registered with
+/// [`Environment::add_provider_instance`] (a second AWS region or account,
+/// an Atlas organisation): resources added with [`Environment::add_on`]
+/// are managed through it.
+pub struct ProviderRef<P> {
+    instance: String,
+    env_id: u64,
+    _provider: std::marker::PhantomData<fn() -> P>,
+}
+
+impl<P> Clone for ProviderRef<P> {
+    fn clone(&self) -> Self {
+        Self {
+            instance: self.instance.clone(),
+            env_id: self.env_id,
+            _provider: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<P> std::fmt::Debug for ProviderRef<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ProviderRef({})", self.instance)
+    }
+}
+
+impl<P> ProviderRef<P> {
+    /// The instance's name.
+    pub fn name(&self) -> &str {
+        &self.instance
+    }
 }
 
 /// The desired state of one environment (`production`, `staging`...): its
@@ -89,24 +124,104 @@ impl Environment {
         self
     }
 
-    /// Registers a provider and all of its resource kinds.
+    /// Registers a provider as the default instance of its type, and all
+    /// of its resource kinds.
     pub fn add_provider<P: Provider>(&mut self, provider: P) {
         P::register(&mut self.kinds);
-        self.providers.insert(provider);
+        self.providers.insert(None, provider);
     }
 
-    /// The registered provider of type `P`.
+    /// Registers another instance of a provider under `name` (a second
+    /// region or account) and returns the handle that
+    /// [`Environment::add_on`] takes. Each instance has its own concurrency
+    /// budget.
+    pub fn add_provider_instance<P: Provider>(&mut self, name: &str, provider: P) -> ProviderRef<P> {
+        if let Some(why) = Address::check_name(name) {
+            self.early_problems.push(Problem {
+                address: None,
+                field: Some(format!("provider instance {name:?}")),
+                message: why,
+                hint: None,
+            });
+        }
+        P::register(&mut self.kinds);
+        self.providers.insert(Some(name.to_string()), provider);
+        ProviderRef {
+            instance: name.to_string(),
+            env_id: self.id,
+            _provider: std::marker::PhantomData,
+        }
+    }
+
+    /// The registered default provider of type `P`.
     pub fn provider<P: Provider>(&self) -> Option<&P> {
         self.providers.get::<P>()
     }
 
     /// Adds a resource named `name` and returns its typed handle.
     pub fn add<R: Resource>(&mut self, name: &str, spec: R) -> Ref<R> {
+        self.add_node::<R>(name, None, spec)
+    }
+
+    /// Adds a resource managed through the provider instance `on`.
+    pub fn add_on<R: Resource>(
+        &mut self,
+        on: &ProviderRef<R::Provider>,
+        name: &str,
+        spec: R,
+    ) -> Ref<R> {
+        let instance = self.instance_of(on);
+        self.add_node::<R>(name, instance, spec)
+    }
+
+    /// Adds a data source named `name`: a lookup read at plan time whose
+    /// outputs feed references like a resource's (a zone found by name, an
+    /// AMI id). Its query can only use literal values and other data
+    /// sources' outputs.
+    pub fn read<D: DataSource>(&mut self, name: &str, query: D) -> Ref<D> {
+        self.add_data::<D>(name, None, query)
+    }
+
+    /// Adds a data source read through the provider instance `on`.
+    pub fn read_on<D: DataSource>(
+        &mut self,
+        on: &ProviderRef<D::Provider>,
+        name: &str,
+        query: D,
+    ) -> Ref<D> {
+        let instance = self.instance_of(on);
+        self.add_data::<D>(name, instance, query)
+    }
+
+    fn instance_of<P>(&mut self, on: &ProviderRef<P>) -> Option<String> {
+        if on.env_id != self.id {
+            self.early_problems.push(Problem {
+                address: None,
+                field: Some(format!("provider instance {:?}", on.instance)),
+                message: "this provider handle belongs to another environment".into(),
+                hint: Some("register the provider instance with this environment".into()),
+            });
+        }
+        Some(on.instance.clone())
+    }
+
+    fn add_node<R: Resource>(&mut self, name: &str, instance: Option<String>, spec: R) -> Ref<R> {
+        self.kinds.register::<R>();
         let taken = self.index.contains_key(&Address::new(R::KIND, name));
-        let r = self.reserve::<R>(name);
+        let r = self.reserve_node::<R>(R::KIND, name, instance);
         // A duplicate is reported by reserve; the first spec stays.
         if !taken {
             self.define(&r, spec);
+        }
+        r
+    }
+
+    fn add_data<D: DataSource>(&mut self, name: &str, instance: Option<String>, query: D) -> Ref<D> {
+        self.kinds.register_data::<D>();
+        let taken = self.index.contains_key(&Address::new(D::KIND, name));
+        let r = self.reserve_node::<D>(D::KIND, name, instance);
+        if !taken {
+            self.set_spec(r.address(), r.env_id(), &query);
         }
         r
     }
@@ -116,7 +231,11 @@ impl Environment {
     /// [`Environment::define`]; validation reports one that never gets one.
     pub fn reserve<R: Resource>(&mut self, name: &str) -> Ref<R> {
         self.kinds.register::<R>();
-        let address = Address::new(R::KIND, name);
+        self.reserve_node::<R>(R::KIND, name, None)
+    }
+
+    fn reserve_node<R>(&mut self, kind: &'static str, name: &str, instance: Option<String>) -> Ref<R> {
+        let address = Address::new(kind, name);
         if let Some(why) = Address::check_name(name) {
             self.early_problems.push(Problem {
                 address: Some(address.clone()),
@@ -135,15 +254,16 @@ impl Environment {
         } else {
             let kind = self
                 .kinds
-                .get(R::KIND)
+                .get(kind)
                 .cloned()
-                .expect("kind was registered above");
+                .expect("kind was registered before");
             self.index.insert(address.clone(), self.nodes.len());
             self.nodes.push(Node {
                 address: address.clone(),
                 kind,
                 spec: None,
                 protected: false,
+                provider: instance,
             });
         }
         Ref::new(address, self.id)
@@ -151,23 +271,23 @@ impl Environment {
 
     /// Gives the spec of a reserved resource.
     pub fn define<R: Resource>(&mut self, handle: &Ref<R>, spec: R) {
-        let Some(&i) = self
-            .index
-            .get(handle.address())
-            .filter(|_| handle.env_id() == self.id)
-        else {
+        self.set_spec(handle.address(), handle.env_id(), &spec);
+    }
+
+    fn set_spec<T: Serialize>(&mut self, address: &Address, env_id: u64, spec: &T) {
+        let Some(&i) = self.index.get(address).filter(|_| env_id == self.id) else {
             self.early_problems.push(Problem {
-                address: Some(handle.address().clone()),
+                address: Some(address.clone()),
                 field: None,
                 message: "this handle belongs to another environment".into(),
                 hint: None,
             });
             return;
         };
-        match serde_json::to_value(&spec) {
+        match serde_json::to_value(spec) {
             Ok(v) => self.nodes[i].spec = Some(v),
             Err(e) => self.early_problems.push(Problem {
-                address: Some(handle.address().clone()),
+                address: Some(address.clone()),
                 field: None,
                 message: format!("the spec cannot be serialized: {e}"),
                 hint: None,
@@ -177,6 +297,8 @@ impl Environment {
 
     /// Protects a resource (the production database): the engine refuses to
     /// delete or replace it unless the operator explicitly allows it.
+    /// Protection follows the code: a resource whose `protect` call is
+    /// removed is no longer protected.
     pub fn protect<R: Resource>(&mut self, handle: &Ref<R>) {
         if let Some(&i) = self.index.get(handle.address()) {
             self.nodes[i].protected = true;
@@ -289,18 +411,31 @@ impl Environment {
         }
         let mut missing_providers = BTreeSet::new();
         for n in &self.nodes {
-            if !self.providers.has(n.kind.provider_type()) {
-                missing_providers.insert(n.kind.provider_name());
+            if !self
+                .providers
+                .has(n.kind.provider_type(), n.provider.as_deref())
+            {
+                missing_providers.insert((n.kind.provider_name(), n.provider.clone()));
             }
         }
-        for p in missing_providers {
+        for (p, instance) in missing_providers {
             problems.push(Problem {
                 address: None,
                 field: None,
-                message: format!("resources use the {p} provider, which is not registered"),
-                hint: Some("add it with Environment::with_provider".into()),
+                message: match &instance {
+                    None => format!("resources use the {p} provider, which is not registered"),
+                    Some(i) => format!(
+                        "resources use the {p} provider instance {i:?}, which is not registered"
+                    ),
+                },
+                hint: Some(match instance {
+                    None => "add it with Environment::with_provider".into(),
+                    Some(_) => "add it with Environment::add_provider_instance".into(),
+                }),
             });
         }
+        problems.extend(self.data_input_problems());
+        problems.extend(self.field_rule_problems());
         let specs: HashMap<Address, Value> = self
             .nodes
             .iter()
@@ -330,6 +465,56 @@ impl Environment {
         }
     }
 
+    /// A data source is read before anything is applied, so its query can
+    /// only use other data sources' outputs.
+    fn data_input_problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        for n in self.nodes.iter().filter(|n| n.kind.is_data()) {
+            let Some(spec) = &n.spec else { continue };
+            for r in references(spec) {
+                if self.node(&r.address).is_some_and(|d| !d.kind.is_data()) {
+                    problems.push(Problem {
+                        address: Some(n.address.clone()),
+                        field: None,
+                        message: format!(
+                            "a data source is read at plan time, but its query uses {r}, \
+                             an output of a managed resource known only after apply"
+                        ),
+                        hint: Some("give the value directly, or read it with another data source".into()),
+                    });
+                }
+            }
+        }
+        problems
+    }
+
+    /// Field paths a kind declares (owned, write-only, ...) that are
+    /// malformed or name a field its spec does not have.
+    fn field_rule_problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut seen = BTreeSet::new();
+        for n in &self.nodes {
+            let Some(spec) = &n.spec else { continue };
+            let rules = n.kind.rules();
+            for (path, constant) in &rules.malformed {
+                if seen.insert((n.kind.kind(), path.clone())) {
+                    problems.push(kind_problem(n, constant, path, "is not a field path"));
+                }
+            }
+            for (path, constant) in rules.all() {
+                if !path.fits(spec) && seen.insert((n.kind.kind(), path.as_str().to_string())) {
+                    problems.push(kind_problem(
+                        n,
+                        constant,
+                        path.as_str(),
+                        "names a field its spec does not have",
+                    ));
+                }
+            }
+        }
+        problems
+    }
+
     /// The dependency graph in Graphviz DOT.
     pub fn to_dot(&self) -> String {
         let (g, _) = self.dependency_graph();
@@ -347,6 +532,15 @@ impl Environment {
         }
         out.push_str("}\n");
         out
+    }
+}
+
+fn kind_problem(n: &Node, constant: &str, path: &str, what: &str) -> Problem {
+    Problem {
+        address: Some(n.address.clone()),
+        field: Some(path.to_string()),
+        message: format!("the kind {} declares {constant} `{path}`, which {what}", n.kind.kind()),
+        hint: Some(format!("fix the path in {}'s {constant}", n.kind.kind())),
     }
 }
 

@@ -6,11 +6,28 @@ use std::time::Duration;
 use crate::address::Address;
 
 /// How the engine should treat a [`ProviderError`].
+///
+/// Retries live in two places, never both for one failure:
+/// - a call that failed in transit (throttling, 5xx, a dropped connection)
+///   is retried by the client that made it (the AWS SDK's standard retry,
+///   [`crate::retry`] in the REST clients), bounded; if it still fails the
+///   error reaches the engine as [`ErrorClass::Unavailable`], and the
+///   engine does not repeat the operation;
+/// - a whole operation is retried by the engine only for
+///   [`ErrorClass::Retryable`]: conditions of the provider that settle with
+///   time (an interface still detaching, a resource still being changed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorClass {
-    /// Try again after a pause: throttling, 5xx, a dropped connection.
+    /// The operation may succeed if the engine runs it again after a pause:
+    /// a state that settles with time.
     Retryable,
+    /// The service stayed unavailable or kept throttling through the
+    /// client's own retries. Not retried by the engine; run apply again
+    /// later.
+    Unavailable,
+    /// The operator interrupted a wait; the next apply continues it.
+    Interrupted,
     /// The thing addressed does not exist (any more).
     NotFound,
     /// The request conflicts with what exists (duplicate name, resource in use).
@@ -223,6 +240,26 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
+
+    /// Two or more live objects claim one address (a create that went
+    /// through twice, an old object nobody deleted): madplan will not pick
+    /// one silently.
+    #[error(
+        "{address} is claimed by {} live objects: {}; delete the one that should not exist \
+         (outside madplan), then plan again",
+        .objects.len(),
+        .objects.join(", ")
+    )]
+    Duplicate {
+        /// The address.
+        address: Address,
+        /// Each object: its outputs (ids) and why it claims the address.
+        objects: Vec<String>,
+    },
+
+    /// `state recover` cannot tell which state's resources to adopt.
+    #[error("{0}")]
+    Recover(String),
 
     /// A resource address named by the operator does not exist.
     #[error("no resource {0} in the environment or its state")]

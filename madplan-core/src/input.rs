@@ -7,14 +7,14 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::address::Address;
-use crate::resource::Resource;
 
 /// The key under which a reference to another resource's output is stored in
 /// the engine's serialized form of a spec.
 pub const OUTPUT_MARKER: &str = "$output";
 
-/// A typed handle to a resource in an [`crate::Environment`], returned by
-/// [`crate::Environment::add`]. Builders of other resources take it where they
+/// A typed handle to a resource (or data source) in an
+/// [`crate::Environment`], returned by [`crate::Environment::add`] (or
+/// [`crate::Environment::read`]). Builders of other resources take it where they
 /// need one of its outputs, which is how the engine learns the dependency.
 pub struct Ref<R> {
     address: Address,
@@ -38,7 +38,7 @@ impl<R> fmt::Debug for Ref<R> {
     }
 }
 
-impl<R: Resource> Ref<R> {
+impl<R> Ref<R> {
     pub(crate) fn new(address: Address, env_id: u64) -> Self {
         Self {
             address,

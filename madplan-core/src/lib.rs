@@ -15,6 +15,7 @@ pub mod events;
 pub mod graph;
 pub mod input;
 pub mod net;
+pub mod paths;
 pub mod plan;
 pub mod registry;
 pub mod resource;
@@ -27,19 +28,19 @@ pub mod validate;
 
 pub use address::Address;
 pub use apply::{ApplyOptions, ApplyReport};
-pub use engine::{Engine, LockGuard, RefreshReport};
-pub use env::Environment;
+pub use engine::{Engine, LockGuard, Recovery, RefreshReport};
+pub use env::{Environment, ProviderRef};
 pub use error::{Error, ErrorClass, Problem, Problems, ProviderError, Result};
 pub use events::{Event, EventSink, TracingEvents};
 pub use input::{Input, IntoInput, OutputRef, Ref};
 pub use net::Cidr;
-pub use plan::{Action, FieldChange, Plan, ResourceChange, Summary};
+pub use plan::{Action, FieldChange, Foreign, ForeignObject, Plan, ResourceChange, Summary};
 pub use registry::{Kinds, Providers};
 pub use resource::{
-    Found, Observed, OpCx, Provider, RefreshCx, Replacement, Resource, TAG_ADDRESS,
-    TAG_ENVIRONMENT, Tracked,
+    Claim, DataSource, Found, Observed, OpCx, Provider, Readiness, RefreshCx, Replacement,
+    Resource, TAG_ADDRESS, TAG_ENVIRONMENT, TAG_LINEAGE, Tracked, TrackedId,
 };
 pub use retry::RetryPolicy;
 pub use secret::Secret;
-pub use state::{LocalStateStore, LockInfo, State, StateEntry, StateStore};
+pub use state::{Deposed, LocalStateStore, LockInfo, State, StateEntry, StateStore};
 pub use validate::{ValidateCx, problem};

@@ -14,8 +14,10 @@ use uuid::Uuid;
 use crate::address::Address;
 use crate::error::{Error, Result};
 
-/// The version of the state document format this build writes.
-pub const STATE_FORMAT_VERSION: u32 = 1;
+/// The version of the state document format this build writes. Version 2
+/// added provider instances, deposed objects and unfinished creates; a
+/// version 1 document reads as is.
+pub const STATE_FORMAT_VERSION: u32 = 2;
 
 /// The state of one environment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -31,6 +33,25 @@ pub struct State {
     pub serial: u64,
     /// What exists, by address.
     pub resources: BTreeMap<Address, StateEntry>,
+    /// Old objects that a create-before-destroy replaced but could not
+    /// delete yet; the next apply deletes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deposed: Vec<Deposed>,
+}
+
+/// An old object of an address, replaced by a new one and waiting to be
+/// deleted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Deposed {
+    /// The address it was replaced at.
+    pub address: Address,
+    /// Its kind.
+    pub kind: String,
+    /// Its outputs (ids), to delete it by.
+    pub outputs: Value,
+    /// The provider instance that manages it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
 }
 
 /// One resource in state.
@@ -50,6 +71,29 @@ pub struct StateEntry {
     /// Refuse to delete it unless the operator says so.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub protected: bool,
+    /// The provider instance that manages it (`None`: the default one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Its create was cut short after the resource existed (the process
+    /// died, a wait timed out or was interrupted): the next apply waits
+    /// for it and completes it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
+}
+
+impl StateEntry {
+    /// An entry for a resource of `kind` with these outputs.
+    pub fn new(kind: impl Into<String>, outputs: Value) -> Self {
+        Self {
+            kind: kind.into(),
+            spec: None,
+            outputs,
+            depends_on: Vec::new(),
+            protected: false,
+            provider: None,
+            pending: false,
+        }
+    }
 }
 
 impl State {
@@ -61,6 +105,7 @@ impl State {
             lineage: Uuid::new_v4(),
             serial: 0,
             resources: BTreeMap::new(),
+            deposed: Vec::new(),
         }
     }
 }
@@ -138,8 +183,17 @@ pub trait StateStore: Send + Sync {
     /// Releases the lock `id` if it is still the one held.
     fn unlock(&self, id: Uuid) -> impl std::future::Future<Output = Result<()>> + Send;
 
-    /// Removes whatever lock is held (for a run that died), returning it.
-    fn force_unlock(&self) -> impl std::future::Future<Output = Result<Option<LockInfo>>> + Send;
+    /// The lock held now, if any.
+    fn lock_holder(&self) -> impl std::future::Future<Output = Result<Option<LockInfo>>> + Send;
+
+    /// Removes the lock `id` left by a run that died, returning it. Refuses
+    /// (naming the holder) when the lock held has another id, so that a
+    /// lock taken since is not removed by mistake; `Ok(None)` when there is
+    /// no lock.
+    fn force_unlock(
+        &self,
+        id: Uuid,
+    ) -> impl std::future::Future<Output = Result<Option<LockInfo>>> + Send;
 }
 
 /// State in a JSON file on the local disk, locked by a `.lock` file beside it.
@@ -242,27 +296,35 @@ impl StateStore for LocalStateStore {
 
     async fn lock(&self, info: &LockInfo) -> Result<()> {
         let loc = self.location();
-        std::fs::create_dir_all(self.parent())
+        let dir = self.parent();
+        std::fs::create_dir_all(&dir)
             .map_err(|e| Error::state_io(&loc, "creating its directory", e))?;
-        let mut file = match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(self.lock_path())
-        {
-            Ok(f) => f,
+        // The lock appears with its content in one step: written to a
+        // temporary file first, then linked to the lock's name, which fails
+        // if a lock exists. A reader never sees an empty lock, and a crash
+        // leaves no half-written one.
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+            .map_err(|e| Error::state_io(&loc, "creating a temporary lock file", e))?;
+        let bytes = serde_json::to_vec(info)
+            .map_err(|e| Error::state(&loc, format!("cannot serialize the lock: {e}")))?;
+        tmp.write_all(&bytes)
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| Error::state_io(&loc, "writing the lock", e))?;
+        match std::fs::hard_link(tmp.path(), self.lock_path()) {
+            Ok(()) => {
+                if let Ok(d) = std::fs::File::open(&dir) {
+                    let _ = d.sync_all();
+                }
+                Ok(())
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let holder = self.read_lock()?.ok_or_else(|| {
                     Error::state(&loc, "the lock was released while being read; try again")
                 })?;
-                return Err(Error::Locked { store: loc, holder });
+                Err(Error::Locked { store: loc, holder })
             }
-            Err(e) => return Err(Error::state_io(&loc, "taking the lock", e)),
-        };
-        let bytes = serde_json::to_vec(info)
-            .map_err(|e| Error::state(&loc, format!("cannot serialize the lock: {e}")))?;
-        file.write_all(&bytes)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| Error::state_io(&loc, "writing the lock", e))
+            Err(e) => Err(Error::state_io(&loc, "taking the lock", e)),
+        }
     }
 
     async fn unlock(&self, id: Uuid) -> Result<()> {
@@ -273,13 +335,26 @@ impl StateStore for LocalStateStore {
         }
     }
 
-    async fn force_unlock(&self) -> Result<Option<LockInfo>> {
-        let held = self.read_lock()?;
-        if held.is_some() {
-            std::fs::remove_file(self.lock_path())
-                .map_err(|e| Error::state_io(&self.location(), "removing the lock", e))?;
+    async fn lock_holder(&self) -> Result<Option<LockInfo>> {
+        self.read_lock()
+    }
+
+    async fn force_unlock(&self, id: Uuid) -> Result<Option<LockInfo>> {
+        match self.read_lock()? {
+            None => Ok(None),
+            Some(held) if held.id == id => {
+                std::fs::remove_file(self.lock_path())
+                    .map_err(|e| Error::state_io(&self.location(), "removing the lock", e))?;
+                Ok(Some(held))
+            }
+            Some(held) => Err(Error::state(
+                &self.location(),
+                format!(
+                    "the lock held now is {held}, not lock id {id}; nothing was removed \
+                     (give the id the lock error shows)"
+                ),
+            )),
         }
-        Ok(held)
     }
 }
 
@@ -296,11 +371,8 @@ mod tests {
         s.resources.insert(
             "aws.vpc.main".parse().unwrap(),
             StateEntry {
-                kind: "aws.vpc".into(),
                 spec: Some(serde_json::json!({"cidr": "10.0.0.0/16"})),
-                outputs: serde_json::json!({"vpc_id": "vpc-1"}),
-                depends_on: vec![],
-                protected: false,
+                ..StateEntry::new("aws.vpc", serde_json::json!({"vpc_id": "vpc-1"}))
             },
         );
         store.save(&s).await.unwrap();
@@ -337,8 +409,46 @@ mod tests {
         assert!(store.lock(&second).await.is_err());
         store.unlock(first.id).await.unwrap();
         store.lock(&second).await.unwrap();
-        assert_eq!(store.force_unlock().await.unwrap(), Some(second));
-        assert_eq!(store.force_unlock().await.unwrap(), None);
+        // Only the id of the lock held removes it.
+        let e = store.force_unlock(first.id).await.unwrap_err().to_string();
+        assert!(e.contains(&second.id.to_string()), "{e}");
+        assert_eq!(store.lock_holder().await.unwrap(), Some(second.clone()));
+        assert_eq!(store.force_unlock(second.id).await.unwrap(), Some(second.clone()));
+        assert_eq!(store.force_unlock(second.id).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_lock_appears_whole_to_concurrent_takers() {
+        // Many takers at once: exactly one wins, every loser is told who
+        // holds it (never that the lock is unreadable), and no temporary
+        // file is left beside the state.
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("s.json");
+            let takers: Vec<_> = (0..8)
+                .map(|i| {
+                    let store = LocalStateStore::new(&path);
+                    std::thread::spawn(move || {
+                        let info = LockInfo::for_this_process(&format!("apply-{i}"));
+                        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                        rt.block_on(store.lock(&info)).map(|()| info)
+                    })
+                })
+                .collect();
+            let results: Vec<_> = takers.into_iter().map(|t| t.join().unwrap()).collect();
+            let winners: Vec<&LockInfo> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+            assert_eq!(winners.len(), 1);
+            for r in &results {
+                if let Err(e) = r {
+                    match e {
+                        Error::Locked { holder, .. } => assert_eq!(holder, winners[0]),
+                        other => panic!("a loser was told: {other}"),
+                    }
+                }
+            }
+            let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+            assert_eq!(names.len(), 1, "only the lock is left");
+        }
     }
 
     #[test]
