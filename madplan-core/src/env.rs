@@ -135,7 +135,11 @@ impl Environment {
     /// region or account) and returns the handle that
     /// [`Environment::add_on`] takes. Each instance has its own concurrency
     /// budget.
-    pub fn add_provider_instance<P: Provider>(&mut self, name: &str, provider: P) -> ProviderRef<P> {
+    pub fn add_provider_instance<P: Provider>(
+        &mut self,
+        name: &str,
+        provider: P,
+    ) -> ProviderRef<P> {
         if let Some(why) = Address::check_name(name) {
             self.early_problems.push(Problem {
                 address: None,
@@ -216,7 +220,12 @@ impl Environment {
         r
     }
 
-    fn add_data<D: DataSource>(&mut self, name: &str, instance: Option<String>, query: D) -> Ref<D> {
+    fn add_data<D: DataSource>(
+        &mut self,
+        name: &str,
+        instance: Option<String>,
+        query: D,
+    ) -> Ref<D> {
         self.kinds.register_data::<D>();
         let taken = self.index.contains_key(&Address::new(D::KIND, name));
         let r = self.reserve_node::<D>(D::KIND, name, instance);
@@ -234,7 +243,12 @@ impl Environment {
         self.reserve_node::<R>(R::KIND, name, None)
     }
 
-    fn reserve_node<R>(&mut self, kind: &'static str, name: &str, instance: Option<String>) -> Ref<R> {
+    fn reserve_node<R>(
+        &mut self,
+        kind: &'static str,
+        name: &str,
+        instance: Option<String>,
+    ) -> Ref<R> {
         let address = Address::new(kind, name);
         if let Some(why) = Address::check_name(name) {
             self.early_problems.push(Problem {
@@ -480,7 +494,9 @@ impl Environment {
                             "a data source is read at plan time, but its query uses {r}, \
                              an output of a managed resource known only after apply"
                         ),
-                        hint: Some("give the value directly, or read it with another data source".into()),
+                        hint: Some(
+                            "give the value directly, or read it with another data source".into(),
+                        ),
                     });
                 }
             }
@@ -539,7 +555,10 @@ fn kind_problem(n: &Node, constant: &str, path: &str, what: &str) -> Problem {
     Problem {
         address: Some(n.address.clone()),
         field: Some(path.to_string()),
-        message: format!("the kind {} declares {constant} `{path}`, which {what}", n.kind.kind()),
+        message: format!(
+            "the kind {} declares {constant} `{path}`, which {what}",
+            n.kind.kind()
+        ),
         hint: Some(format!("fix the path in {}'s {constant}", n.kind.kind())),
     }
 }

@@ -34,10 +34,7 @@ impl FieldPath {
                 Some(i) => (&segment[..i], &segment[i..]),
                 None => (segment, ""),
             };
-            if key.is_empty()
-                || key.contains(['[', ']'])
-                || !arrays.replace("[]", "").is_empty()
-            {
+            if key.is_empty() || key.contains(['[', ']']) || !arrays.replace("[]", "").is_empty() {
                 return Err(format!(
                     "{text:?} is not a field path (expected e.g. `a.b[].c`)"
                 ));

@@ -99,9 +99,17 @@ impl FieldRules {
         self.forces_replacement
             .iter()
             .map(|p| (p, "FORCES_REPLACEMENT"))
-            .chain(self.externally_owned.iter().map(|p| (p, "EXTERNALLY_OWNED")))
+            .chain(
+                self.externally_owned
+                    .iter()
+                    .map(|p| (p, "EXTERNALLY_OWNED")),
+            )
             .chain(self.write_only.iter().map(|p| (p, "WRITE_ONLY")))
-            .chain(self.server_defaulted.iter().map(|p| (p, "SERVER_DEFAULTED")))
+            .chain(
+                self.server_defaulted
+                    .iter()
+                    .map(|p| (p, "SERVER_DEFAULTED")),
+            )
     }
 }
 
@@ -496,9 +504,9 @@ impl Kinds {
 
     /// Registers the data source kind `D`.
     pub fn register_data<D: DataSource>(&mut self) {
-        self.map.entry(D::KIND).or_insert_with(|| {
-            Arc::new(DataKindOf::<D>(PhantomData, FieldRules::default()))
-        });
+        self.map
+            .entry(D::KIND)
+            .or_insert_with(|| Arc::new(DataKindOf::<D>(PhantomData, FieldRules::default())));
     }
 
     pub(crate) fn get(&self, kind: &str) -> Option<&Arc<dyn ErasedKind>> {

@@ -462,10 +462,7 @@ impl OpCx {
     async fn take_budget(&self, budget: Option<Arc<Semaphore>>) {
         let Some(sem) = budget else { return };
         if let Ok(permit) = sem.clone().acquire_owned().await {
-            self.links
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .budget = Some((sem, permit));
+            self.links.lock().unwrap_or_else(|e| e.into_inner()).budget = Some((sem, permit));
         }
     }
 }

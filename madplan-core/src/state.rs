@@ -413,7 +413,10 @@ mod tests {
         let e = store.force_unlock(first.id).await.unwrap_err().to_string();
         assert!(e.contains(&second.id.to_string()), "{e}");
         assert_eq!(store.lock_holder().await.unwrap(), Some(second.clone()));
-        assert_eq!(store.force_unlock(second.id).await.unwrap(), Some(second.clone()));
+        assert_eq!(
+            store.force_unlock(second.id).await.unwrap(),
+            Some(second.clone())
+        );
         assert_eq!(store.force_unlock(second.id).await.unwrap(), None);
     }
 
@@ -430,7 +433,9 @@ mod tests {
                     let store = LocalStateStore::new(&path);
                     std::thread::spawn(move || {
                         let info = LockInfo::for_this_process(&format!("apply-{i}"));
-                        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                        let rt = tokio::runtime::Builder::new_current_thread()
+                            .build()
+                            .unwrap();
                         rt.block_on(store.lock(&info)).map(|()| info)
                     })
                 })

@@ -153,7 +153,10 @@ async fn a_parent_destroyed_before_it_is_created_again_takes_its_users_with_it()
     let b = plan.change("test.thing.b").unwrap();
     assert_eq!(b.action, Action::Replace);
     assert!(
-        b.reason.as_deref().unwrap_or_default().contains("uses test.thing.a"),
+        b.reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("uses test.thing.a"),
         "{:?}",
         b.reason
     );
@@ -184,9 +187,18 @@ async fn a_parent_destroyed_before_it_is_created_again_takes_its_users_with_it()
         }
         .unwrap_or_else(|| panic!("{line} not in {log:?}"))
     };
-    assert!(pos("delete test.thing.b", false) < pos("delete test.thing.a", false), "{log:?}");
-    assert!(pos("delete test.thing.a", false) < pos("create test.thing.a", true), "{log:?}");
-    assert!(pos("create test.thing.a", true) < pos("create test.thing.b", true), "{log:?}");
+    assert!(
+        pos("delete test.thing.b", false) < pos("delete test.thing.a", false),
+        "{log:?}"
+    );
+    assert!(
+        pos("delete test.thing.a", false) < pos("create test.thing.a", true),
+        "{log:?}"
+    );
+    assert!(
+        pos("create test.thing.a", true) < pos("create test.thing.b", true),
+        "{log:?}"
+    );
 }
 
 #[tokio::test]

@@ -33,11 +33,14 @@ async fn two_states_with_one_environment_name_never_touch_each_other() {
     for (dir, mine, other) in [(&one, "b", "c"), (&two, "c", "b")] {
         let plan = engine(pair(&world, mine), dir).plan().await.unwrap();
         assert!(!plan.has_changes(), "{}", plan.render());
-        let mut foreign: Vec<String> =
-            plan.foreign.iter().map(|f| f.address.to_string()).collect();
+        let mut foreign: Vec<String> = plan.foreign.iter().map(|f| f.address.to_string()).collect();
         foreign.sort();
         assert_eq!(foreign, ["test.thing.a", &format!("test.thing.{other}")]);
-        assert!(plan.render().contains("belong to another state"), "{}", plan.render());
+        assert!(
+            plan.render().contains("belong to another state"),
+            "{}",
+            plan.render()
+        );
     }
 
     // Destroying the second leaves the first's resources alone.
@@ -145,7 +148,10 @@ async fn two_live_objects_claiming_one_address_are_an_error_naming_both() {
         .unwrap_err();
     assert!(matches!(err, Error::Duplicate { .. }), "{err}");
     let text = err.to_string();
-    assert!(text.contains("test.thing.c is claimed by 2 live objects"), "{text}");
+    assert!(
+        text.contains("test.thing.c is claimed by 2 live objects"),
+        "{text}"
+    );
     assert!(text.contains(&tracked) && text.contains("t-99"), "{text}");
 }
 
@@ -167,11 +173,14 @@ async fn an_old_object_whose_delete_failed_stays_deposed_and_goes_next_time() {
     let world = Shared::default();
     let dir = tempfile::tempdir().unwrap();
     apply(front(&world, "z1"), &dir).await.unwrap();
-    let old = state_of(&dir).await.resources[&"test.lb.front".parse().unwrap()].outputs["id"]
-        .clone();
+    let old =
+        state_of(&dir).await.resources[&"test.lb.front".parse().unwrap()].outputs["id"].clone();
     world.lock().unwrap().fail_delete = Some("test.lb.front".into());
     let err = apply(front(&world, "z2"), &dir).await.unwrap_err();
-    assert!(err.to_string().contains("delete of test.lb.front failed"), "{err}");
+    assert!(
+        err.to_string().contains("delete of test.lb.front failed"),
+        "{err}"
+    );
     let state = state_of(&dir).await;
     let new = &state.resources[&"test.lb.front".parse().unwrap()].outputs["id"];
     assert_ne!(*new, old, "the new object is the address's");
@@ -184,7 +193,10 @@ async fn an_old_object_whose_delete_failed_stays_deposed_and_goes_next_time() {
     let deposed: Vec<_> = plan.changes.iter().filter(|c| c.deposed).collect();
     assert_eq!(deposed.len(), 1);
     assert_eq!(deposed[0].action, Action::Delete);
-    assert!(plan.render().contains("an old object left by a replacement"));
+    assert!(
+        plan.render()
+            .contains("an old object left by a replacement")
+    );
     e.apply(&plan).await.unwrap();
     assert!(state_of(&dir).await.deposed.is_empty());
     let lbs = world
@@ -195,7 +207,13 @@ async fn an_old_object_whose_delete_failed_stays_deposed_and_goes_next_time() {
         .filter(|t| t.1 == "test.lb.front")
         .count();
     assert_eq!(lbs, 1);
-    assert!(!engine(front(&world, "z2"), &dir).plan().await.unwrap().has_changes());
+    assert!(
+        !engine(front(&world, "z2"), &dir)
+            .plan()
+            .await
+            .unwrap()
+            .has_changes()
+    );
 }
 
 #[tokio::test]
@@ -245,13 +263,20 @@ async fn each_provider_instance_manages_its_own_resources() {
     };
     apply(build(), &dir).await.unwrap();
     let names = |w: &Shared| -> Vec<String> {
-        w.lock().unwrap().things.values().map(|t| t.1.clone()).collect()
+        w.lock()
+            .unwrap()
+            .things
+            .values()
+            .map(|t| t.1.clone())
+            .collect()
     };
     assert_eq!(names(&home), ["test.thing.a"]);
     assert_eq!(names(&east), ["test.thing.b"]);
     let state = state_of(&dir).await;
     assert_eq!(
-        state.resources[&"test.thing.b".parse().unwrap()].provider.as_deref(),
+        state.resources[&"test.thing.b".parse().unwrap()]
+            .provider
+            .as_deref(),
         Some("east")
     );
     assert!(!engine(build(), &dir).plan().await.unwrap().has_changes());
@@ -267,7 +292,10 @@ async fn each_provider_instance_manages_its_own_resources() {
     env.add_on(&west, "c", thing(1, "z1"));
     let err = env.validate().unwrap_err().to_string();
     assert!(err.contains("belongs to another environment"), "{err}");
-    assert!(err.contains("instance \"west\", which is not registered"), "{err}");
+    assert!(
+        err.contains("instance \"west\", which is not registered"),
+        "{err}"
+    );
 }
 
 /// A lookup of an existing thing by name (a zone found by name).
@@ -329,7 +357,10 @@ async fn data_sources_are_read_at_plan_time_and_feed_references() {
     let dir = tempfile::tempdir().unwrap();
     let e = engine(with_lookup(&world), &dir);
     let plan = e.plan().await.unwrap();
-    assert_eq!(plan.change("test.lookup.zone").unwrap().action, Action::Read);
+    assert_eq!(
+        plan.change("test.lookup.zone").unwrap().action,
+        Action::Read
+    );
     let a = plan.change("test.thing.a").unwrap();
     assert_eq!(a.action, Action::Create);
     assert_eq!(
@@ -359,7 +390,12 @@ async fn a_data_source_cannot_read_what_is_only_known_after_apply() {
     let world = Shared::default();
     let mut env = Environment::new("test").with_provider(provider(api(&world), 4));
     let a = env.add("a", thing(1, "z1"));
-    env.read("late", Lookup { name: a.output("id") });
+    env.read(
+        "late",
+        Lookup {
+            name: a.output("id"),
+        },
+    );
     let err = env.validate().unwrap_err().to_string();
     assert!(
         err.contains("test.lookup.late: a data source is read at plan time, but its query uses test.thing.a.id"),

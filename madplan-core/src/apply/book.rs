@@ -61,9 +61,7 @@ pub(crate) fn record_found(plan: &Plan, state: &mut State, kinds: &Kinds) -> boo
     let stale: Vec<Address> = state
         .resources
         .iter()
-        .filter(|(a, e)| {
-            kinds.get(&e.kind).is_some_and(|k| k.is_data()) && !read.contains(*a)
-        })
+        .filter(|(a, e)| kinds.get(&e.kind).is_some_and(|k| k.is_data()) && !read.contains(*a))
         .map(|(a, _)| a.clone())
         .collect();
     for a in stale {
@@ -99,7 +97,12 @@ fn depose_old(state: &mut State, c: &ResourceChange, done: &mut bool) {
 }
 
 /// A create reported an id: the resource exists from now on, unfinished.
-pub(crate) fn checkpoint(state: &mut State, c: &ResourceChange, outputs: Value, deposed: &mut bool) {
+pub(crate) fn checkpoint(
+    state: &mut State,
+    c: &ResourceChange,
+    outputs: Value,
+    deposed: &mut bool,
+) {
     depose_old(state, c, deposed);
     state.resources.insert(
         c.address.clone(),

@@ -31,7 +31,7 @@ pub(crate) struct Executor<'a, S: StateStore> {
     pub store: &'a S,
     pub events: Arc<dyn EventSink>,
     pub options: &'a ApplyOptions,
-    pub protected_in_env: &'a dyn Fn(&Address) -> bool,
+    pub protected_in_env: &'a (dyn Fn(&Address) -> bool + Sync),
     pub secrets: Arc<BTreeMap<String, SecretString>>,
     pub interrupt: Option<watch::Receiver<bool>>,
 }
@@ -346,7 +346,13 @@ impl<S: StateStore> Executor<'_, S> {
                                         } else {
                                             report.updated += 1;
                                         }
-                                        book::written(&mut state, c, done.spec, outputs, &mut deposed);
+                                        book::written(
+                                            &mut state,
+                                            c,
+                                            done.spec,
+                                            outputs,
+                                            &mut deposed,
+                                        );
                                     }
                                     Outcome::Deleted => {
                                         report.deleted += 1;

@@ -67,12 +67,18 @@ impl OpTarget<'_> {
         let lineage = self.lineage.to_string();
         let found = self
             .kind
-            .refresh(self.provider, self.environment, Some(self.lineage), Vec::new())
+            .refresh(
+                self.provider,
+                self.environment,
+                Some(self.lineage),
+                Vec::new(),
+            )
             .await?;
         Ok(found.into_iter().find_map(|f| match &f.claim {
-            Claim::Tagged { address, lineage: l }
-                if address == self.address && l.as_deref() == Some(lineage.as_str()) =>
-            {
+            Claim::Tagged {
+                address,
+                lineage: l,
+            } if address == self.address && l.as_deref() == Some(lineage.as_str()) => {
                 Some((f.spec, f.outputs))
             }
             _ => None,
@@ -122,7 +128,13 @@ impl OpTarget<'_> {
             .await
     }
 
-    async fn attempt(&self, op: OpKind, p: &Prepared, n: usize, cx: &OpCx) -> Result<Outcome, ProviderError> {
+    async fn attempt(
+        &self,
+        op: OpKind,
+        p: &Prepared,
+        n: usize,
+        cx: &OpCx,
+    ) -> Result<Outcome, ProviderError> {
         match op {
             OpKind::Create => {
                 let spec = p.spec.clone().ok_or_else(|| internal("no desired spec"))?;

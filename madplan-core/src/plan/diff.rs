@@ -114,7 +114,12 @@ mod tests {
     fn reports_changed_added_and_removed_fields_and_ignores_owned_ones() {
         let before = json!({"cidr": "10.0.0.0/16", "dns": true, "tags": {"a": "1"}, "desired": 3});
         let after = json!({"cidr": "10.1.0.0/16", "dns": true, "tags": {"a": "2"}, "desired": 5, "extra": 1});
-        let c = field_changes(&rules(&["cidr"], &["desired"], &[], &[]), &before, &after, None);
+        let c = field_changes(
+            &rules(&["cidr"], &["desired"], &[], &[]),
+            &before,
+            &after,
+            None,
+        );
         let fields: Vec<_> = c
             .fields
             .iter()
@@ -142,7 +147,10 @@ mod tests {
         let desired = json!({"specs": [{"size": "M30", "disk": 20}]});
         let c = field_changes(&r, &live, &desired, None);
         assert_eq!(c.fields.len(), 1);
-        assert_eq!(c.after["specs"][0]["size"], "M40", "the owner's size is kept");
+        assert_eq!(
+            c.after["specs"][0]["size"], "M40",
+            "the owner's size is kept"
+        );
     }
 
     #[test]
@@ -154,20 +162,36 @@ mod tests {
         let same = field_changes(&r, &live, &applied, Some(&applied));
         assert!(same.fields.is_empty());
         // Changed since: one change, from the applied value.
-        let c = field_changes(&r, &live, &json!({"name": "x", "user_data": "v2"}), Some(&applied));
+        let c = field_changes(
+            &r,
+            &live,
+            &json!({"name": "x", "user_data": "v2"}),
+            Some(&applied),
+        );
         assert_eq!(c.fields[0].before, Some(json!("v1")));
         // Without a rule, the missing value is drift.
         let none = rules(&[], &[], &[], &[]);
-        assert_eq!(field_changes(&none, &live, &applied, Some(&applied)).fields.len(), 1);
+        assert_eq!(
+            field_changes(&none, &live, &applied, Some(&applied))
+                .fields
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn server_defaults_are_not_drift_unless_the_spec_sets_them() {
         let live = json!({"timeout": 60, "name": "x"});
         let r = rules(&[], &[], &[], &["timeout"]);
-        assert!(field_changes(&r, &live, &json!({"timeout": null, "name": "x"}), None).fields.is_empty());
+        assert!(
+            field_changes(&r, &live, &json!({"timeout": null, "name": "x"}), None)
+                .fields
+                .is_empty()
+        );
         assert_eq!(
-            field_changes(&r, &live, &json!({"timeout": 30, "name": "x"}), None).fields.len(),
+            field_changes(&r, &live, &json!({"timeout": 30, "name": "x"}), None)
+                .fields
+                .len(),
             1
         );
     }
@@ -176,9 +200,19 @@ mod tests {
     fn a_nested_forcing_path_forces_only_when_it_changes() {
         let r = rules(&["specs[].region"], &[], &[], &[]);
         let live = json!({"specs": [{"region": "a", "n": 1}]});
-        let c = field_changes(&r, &live, &json!({"specs": [{"region": "a", "n": 2}]}), None);
+        let c = field_changes(
+            &r,
+            &live,
+            &json!({"specs": [{"region": "a", "n": 2}]}),
+            None,
+        );
         assert!(!c.fields[0].forces_replacement);
-        let c = field_changes(&r, &live, &json!({"specs": [{"region": "b", "n": 1}]}), None);
+        let c = field_changes(
+            &r,
+            &live,
+            &json!({"specs": [{"region": "b", "n": 1}]}),
+            None,
+        );
         assert!(c.fields[0].forces_replacement);
     }
 }

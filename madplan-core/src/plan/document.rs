@@ -234,7 +234,10 @@ mod tests {
     fn unknown_values_are_null_with_their_paths() {
         let m = json!({"$output": {"address": "aws.vpc.main", "output": "vpc_id"}});
         let (v, unknown) = known_part(&json!({"vpc": m, "routes": [{"to": "x", "via": m}]}));
-        assert_eq!(v, json!({"vpc": null, "routes": [{"to": "x", "via": null}]}));
+        assert_eq!(
+            v,
+            json!({"vpc": null, "routes": [{"to": "x", "via": null}]})
+        );
         assert_eq!(unknown, vec!["routes[0].via", "vpc"]);
     }
 }

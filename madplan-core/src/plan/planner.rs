@@ -196,7 +196,8 @@ pub(crate) fn make_plan(
                 .is_none()
                 .then(|| "already gone; it is only dropped from state".into());
             c.before = found.map(|l| l.spec.clone()).or_else(|| entry.spec.clone());
-            c.prior_outputs = Some(found.map_or_else(|| entry.outputs.clone(), |l| l.outputs.clone()));
+            c.prior_outputs =
+                Some(found.map_or_else(|| entry.outputs.clone(), |l| l.outputs.clone()));
             c.prior_depends_on = entry.depends_on.clone();
             // A resource still in the configuration is protected as the
             // configuration says; one removed from it as it was last applied.

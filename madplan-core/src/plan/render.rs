@@ -127,7 +127,9 @@ pub(crate) fn render_change(out: &mut String, c: &ResourceChange) {
                 )
             }
         }
-        Action::Delete if c.deposed => "(an old object left by a replacement) will be destroyed".to_string(),
+        Action::Delete if c.deposed => {
+            "(an old object left by a replacement) will be destroyed".to_string()
+        }
         Action::Delete => "will be destroyed".to_string(),
         Action::Read => "will be read".to_string(),
         Action::NoOp => "is unchanged".to_string(),

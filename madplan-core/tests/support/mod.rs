@@ -277,54 +277,56 @@ pub fn api(world: &Shared) -> MockThingApi {
             .collect())
     });
     let w = world.clone();
-    m.expect_create().returning(move |address, env, lineage, zone| {
-        let mut w = w.lock().unwrap();
-        w.log.push(format!("create {address}"));
-        if w.unavailable > 0 {
-            w.unavailable -= 1;
-            return Err(ProviderError::new(
-                "test",
-                ErrorClass::Unavailable,
-                "throttled through the client's retries",
-            ));
-        }
-        if w.retryable_failures > 0 {
-            w.retryable_failures -= 1;
-            return Err(ProviderError::new(
-                "test",
-                ErrorClass::Retryable,
-                "slow down",
-            ));
-        }
-        if w.fail_create.as_deref() == Some(address) {
-            return Err(
-                ProviderError::new("test", ErrorClass::Fatal, "quota exceeded").with_code("Quota"),
+    m.expect_create()
+        .returning(move |address, env, lineage, zone| {
+            let mut w = w.lock().unwrap();
+            w.log.push(format!("create {address}"));
+            if w.unavailable > 0 {
+                w.unavailable -= 1;
+                return Err(ProviderError::new(
+                    "test",
+                    ErrorClass::Unavailable,
+                    "throttled through the client's retries",
+                ));
+            }
+            if w.retryable_failures > 0 {
+                w.retryable_failures -= 1;
+                return Err(ProviderError::new(
+                    "test",
+                    ErrorClass::Retryable,
+                    "slow down",
+                ));
+            }
+            if w.fail_create.as_deref() == Some(address) {
+                return Err(
+                    ProviderError::new("test", ErrorClass::Fatal, "quota exceeded")
+                        .with_code("Quota"),
+                );
+            }
+            w.next += 1;
+            let id = format!("t-{}", w.next);
+            w.things.insert(
+                id.clone(),
+                (
+                    env.to_string(),
+                    address.to_string(),
+                    Thing {
+                        zone: zone.to_string(),
+                        ..blank()
+                    },
+                ),
             );
-        }
-        w.next += 1;
-        let id = format!("t-{}", w.next);
-        w.things.insert(
-            id.clone(),
-            (
-                env.to_string(),
-                address.to_string(),
-                Thing {
-                    zone: zone.to_string(),
-                    ..blank()
-                },
-            ),
-        );
-        w.lineages.insert(id.clone(), lineage.to_string());
-        if w.lost_answers > 0 {
-            w.lost_answers -= 1;
-            return Err(ProviderError::new(
-                "test",
-                ErrorClass::Retryable,
-                "connection reset after the request was sent",
-            ));
-        }
-        Ok(id)
-    });
+            w.lineages.insert(id.clone(), lineage.to_string());
+            if w.lost_answers > 0 {
+                w.lost_answers -= 1;
+                return Err(ProviderError::new(
+                    "test",
+                    ErrorClass::Retryable,
+                    "connection reset after the request was sent",
+                ));
+            }
+            Ok(id)
+        });
     let w = world.clone();
     m.expect_configure().returning(move |id, spec| {
         let mut w = w.lock().unwrap();
@@ -346,7 +348,8 @@ pub fn api(world: &Shared) -> MockThingApi {
         let mut w = w.lock().unwrap();
         let address = w.things.get(id).map(|t| t.1.clone());
         if address.is_some() && w.fail_delete == address {
-            w.log.push(format!("delete {} refused", address.unwrap_or_default()));
+            w.log
+                .push(format!("delete {} refused", address.unwrap_or_default()));
             return Err(ProviderError::new("test", ErrorClass::Fatal, "in use"));
         }
         match w.things.remove(id) {
@@ -437,7 +440,13 @@ pub async fn state_of(dir: &tempfile::TempDir) -> madplan_core::State {
 
 /// How many log lines are exactly `line`.
 pub fn count(world: &Shared, line: &str) -> usize {
-    world.lock().unwrap().log.iter().filter(|l| *l == line).count()
+    world
+        .lock()
+        .unwrap()
+        .log
+        .iter()
+        .filter(|l| *l == line)
+        .count()
 }
 
 #[derive(Default)]
@@ -664,7 +673,10 @@ impl Resource for Slow {
         p: &TestProvider,
         cx: &OpCx,
     ) -> Result<ThingOutputs, ProviderError> {
-        p.api.configure(&outputs.id, &blank())?;
+        p.kv_log
+            .lock()
+            .unwrap()
+            .push(format!("wait {}", cx.address()));
         let gate = p.ready.clone();
         cx.wait_for("the thing to be ready", Duration::from_millis(10), || {
             let open = gate.load(Ordering::SeqCst);
