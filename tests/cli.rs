@@ -149,7 +149,18 @@ async fn inspection_verbs_after_an_apply() {
         Err(Error::Locked { holder, .. }) => assert_eq!(holder.pid, 999_999),
         other => panic!("expected a lock error, got {other:?}"),
     }
-    let (code, out) = run(network(&name, &aws, 1).0, &state, &["unlock"]).await;
+    // `unlock` needs the id the error showed; another id removes nothing.
+    let wrong = uuid::Uuid::new_v4().to_string();
+    let (code, _) = run(network(&name, &aws, 1).0, &state, &["unlock", &wrong]).await;
+    let err = code.unwrap_err().to_string();
+    assert!(err.contains(&dead.id.to_string()), "{err}");
+    assert!(store.lock_holder().await.unwrap().is_some());
+    let (code, out) = run(
+        network(&name, &aws, 1).0,
+        &state,
+        &["unlock", &dead.id.to_string()],
+    )
+    .await;
     assert_eq!(code.unwrap(), 0);
     assert!(
         out.stdout().contains("(pid 999999) running `apply`"),
@@ -219,4 +230,115 @@ async fn protected_resources_are_refused_before_anyone_is_asked() {
     .await;
     assert_eq!(code.unwrap(), 0, "{}", out.stderr());
     assert!(out.stdout().contains("9 destroyed"), "{}", out.stdout());
+}
+
+#[tokio::test]
+async fn plan_json_is_the_documented_versioned_document() {
+    let name = common::unique("json");
+    let aws = common::aws().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let (code, out) = run(network(&name, &aws, 1).0, &state, &["plan", "--json"]).await;
+    assert_eq!(code.unwrap(), 0);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
+    assert_eq!(doc["format"], "madplan-plan");
+    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["has_changes"], true);
+    assert_eq!(doc["summary"]["create"], 9);
+    let subnet = doc["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "aws.subnet")
+        .unwrap();
+    assert_eq!(subnet["action"], "create");
+    // The VPC id is not known yet: null, and listed as unknown.
+    assert_eq!(subnet["after"]["vpc"], serde_json::Value::Null);
+    assert!(
+        subnet["after_unknown"]
+            .as_array()
+            .unwrap()
+            .contains(&"vpc".into()),
+        "{subnet}"
+    );
+    // No engine internals leak into it.
+    assert!(!out.stdout().contains("$output"), "{}", out.stdout());
+}
+
+#[tokio::test]
+async fn a_lost_state_is_recovered_with_state_recover() {
+    let name = common::unique("recover");
+    let aws = common::aws().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let (code, out) = run(
+        network(&name, &aws, 1).0,
+        &state,
+        &["apply", "--auto-approve"],
+    )
+    .await;
+    assert_eq!(code.unwrap(), 0, "{}", out.stderr());
+    std::fs::remove_file(&state).unwrap();
+
+    // The plan does not adopt what another state's lineage made.
+    let (code, out) = run(network(&name, &aws, 1).0, &state, &["plan"]).await;
+    assert_eq!(code.unwrap(), 0);
+    assert!(out.stdout().contains("Plan: 9 to add"), "{}", out.stdout());
+    assert!(
+        out.stdout().contains("9 resource(s) carry the"),
+        "{}",
+        out.stdout()
+    );
+    assert!(out.stdout().contains("state recover"), "{}", out.stdout());
+
+    // Without a terminal, recovery lists what it would adopt and asks for
+    // --auto-approve.
+    let (code, out) = run(network(&name, &aws, 1).0, &state, &["state", "recover"]).await;
+    assert!(matches!(code, Err(Error::NotConfirmed(_))), "{code:?}");
+    assert!(out.stdout().contains("+ aws.vpc.main"), "{}", out.stdout());
+    assert!(!state.exists());
+    let (code, out) = run(
+        network(&name, &aws, 1).0,
+        &state,
+        &["state", "recover", "--auto-approve"],
+    )
+    .await;
+    assert_eq!(code.unwrap(), 0, "{:?}", out.stderr());
+    assert!(
+        out.stdout().contains("Recovered 9 resource(s)"),
+        "{}",
+        out.stdout()
+    );
+    let (code, out) = run(
+        network(&name, &aws, 1).0,
+        &state,
+        &["plan", "--detailed-exitcode"],
+    )
+    .await;
+    assert_eq!(code.unwrap(), 0, "{}", out.stdout());
+    let (code, _) = run(
+        network(&name, &aws, 1).0,
+        &state,
+        &["destroy", "--auto-approve"],
+    )
+    .await;
+    assert_eq!(code.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_wait_timeout_must_name_a_kind_and_a_duration() {
+    let aws = common::aws().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    for bad in ["90m", "atlas=90m", "atlas.cluster=soon"] {
+        let (code, out) = run(
+            network("wait", &aws, 1).0,
+            &state,
+            &["apply", "--wait-timeout", bad],
+        )
+        .await;
+        assert_eq!(code.unwrap(), 2, "{bad}");
+        assert!(out.stderr().contains("--wait-timeout"), "{}", out.stderr());
+    }
+    assert_eq!(aws.total_calls(), 0);
 }

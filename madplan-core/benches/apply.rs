@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use madplan_core::{
     Engine, Environment, Found, Input, Kinds, LocalStateStore, Observed, OpCx, Provider,
-    ProviderError, RefreshCx, Resource,
+    ProviderError, RefreshCx, Resource, TAG_ADDRESS, TAG_ENVIRONMENT, TAG_LINEAGE,
 };
 use serde::{Deserialize, Serialize};
 
@@ -51,20 +51,26 @@ impl Resource for Sim {
 
     async fn refresh(
         p: &SimProvider,
-        _cx: &RefreshCx<Self>,
+        cx: &RefreshCx<Self>,
     ) -> Result<Vec<Found<Self>>, ProviderError> {
         p.refresh_calls.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(LATENCY).await;
+        // The simulated API names each object by its address and belongs to
+        // the state at hand.
+        let lineage = cx.lineage.map(|l| l.to_string());
         Ok(p.live
             .lock()
             .unwrap()
             .iter()
-            .map(|(a, s)| Found {
-                address: a.parse().unwrap(),
-                observed: Observed {
-                    spec: s.clone(),
-                    outputs: SimOut { id: a.clone() },
-                },
+            .filter_map(|(a, s)| {
+                let marks = |k: &str| match k {
+                    TAG_ENVIRONMENT => Some(cx.environment.clone()),
+                    TAG_ADDRESS => Some(a.clone()),
+                    TAG_LINEAGE => lineage.clone(),
+                    _ => None,
+                };
+                let claim = cx.claim(|o| o.id == *a, marks)?;
+                Some(Found::new(claim, s.clone(), SimOut { id: a.clone() }))
             })
             .collect())
     }

@@ -494,6 +494,8 @@ async fn a_create_whose_answer_was_lost_is_found_and_not_made_twice() {
     let mut env = Environment::new("test").with_provider(provider(api(&world), 4));
     env.add("a", thing(3, "z1"));
     apply(env, &dir).await.unwrap();
+    let state = state_of(&dir).await;
+    assert_eq!(state.resources.len(), 1);
     let w = world.lock().unwrap();
     assert_eq!(
         w.log.iter().filter(|l| *l == "create test.thing.a").count(),
@@ -502,9 +504,6 @@ async fn a_create_whose_answer_was_lost_is_found_and_not_made_twice() {
     assert_eq!(w.things.len(), 1);
     // It was brought to its spec after it was found.
     assert_eq!(w.things.values().next().unwrap().2.size, 3);
-    drop(w);
-    let state = state_of(&dir).await;
-    assert_eq!(state.resources.len(), 1);
 }
 
 /// A firewall whose update adds rules one call at a time; adding a rule
