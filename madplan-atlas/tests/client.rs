@@ -2,6 +2,7 @@
 //! against the official OpenAPI document (paths, versioned media types,
 //! bodies).
 
+use madplan_core::rest::HttpError;
 use std::time::{Duration, Instant};
 
 use madplan_atlas::client::access::AccessEntry;
@@ -494,7 +495,7 @@ async fn database_users() {
     };
     assert!(matches!(
         atlas.create_database_user(&group, &short).await,
-        Err(Error::Invalid { .. })
+        Err(Error::Http(HttpError::Invalid { .. }))
     ));
     assert_eq!(fake.requests().len(), before);
     no_violations(&fake);
@@ -732,7 +733,10 @@ async fn connection_errors_are_retried_and_bounded() {
         .access_list("0123456789abcdef01234567")
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Transport { .. }), "{err}");
+    assert!(
+        matches!(err, Error::Http(HttpError::Transport { .. })),
+        "{err}"
+    );
     let retries = logs.text().matches("retrying a call").count();
     assert_eq!(retries, 3, "1 attempt + 3 retries");
 }

@@ -1,6 +1,7 @@
 //! The Cloudflare client against the fake, every request checked against
 //! the official OpenAPI document (with the two allowances named below).
 
+use madplan_core::rest::HttpError;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -131,7 +132,7 @@ async fn zones_and_the_dns_record_life_cycle() {
     let bad = DnsRecord::txt("x.madplan.com", "hi").proxied(true);
     assert!(matches!(
         cf.create_dns_record(&zone.id, &bad).await,
-        Err(Error::Invalid { .. })
+        Err(Error::Http(HttpError::Invalid { .. }))
     ));
     assert_eq!(fake.requests().len(), before);
     no_violations(&fake);
@@ -355,7 +356,10 @@ async fn owned_ruleset_rules_change_and_everyone_else_s_stay() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(unmarked, Error::Invalid { .. }), "{unmarked}");
+    assert!(
+        matches!(unmarked, Error::Http(HttpError::Invalid { .. })),
+        "{unmarked}"
+    );
 
     // Rate limiting: the WAF rule of the deployment guide, 2000 per 5 minutes per IP.
     let limit = Rule {
@@ -521,5 +525,5 @@ async fn from_env_needs_a_token() {
             .build(),
     )
     .unwrap_err();
-    assert!(matches!(err, Error::Config(_)), "{err}");
+    assert!(matches!(err, Error::Http(HttpError::Config(_))), "{err}");
 }

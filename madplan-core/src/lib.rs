@@ -19,6 +19,8 @@ pub mod paths;
 pub mod plan;
 pub mod registry;
 pub mod resource;
+#[cfg(feature = "rest")]
+pub mod rest;
 pub mod retry;
 pub mod secret;
 pub mod state;

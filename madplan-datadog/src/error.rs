@@ -1,5 +1,9 @@
 //! The error of every Datadog call.
 
+use madplan_core::rest::{Call, HttpError};
+
+/// The API's name in messages.
+const API: &str = "Datadog";
 use std::time::Duration;
 
 use serde_json::Value;
@@ -36,41 +40,56 @@ pub enum Error {
         /// What `X-RateLimit-Reset` said last.
         reset: Option<Duration>,
     },
-    /// The request did not get an answer.
-    #[error("could not reach Datadog for {method} {path}: {source}")]
-    Transport {
-        /// The request's method.
-        method: String,
-        /// The request's path.
-        path: String,
-        /// The cause.
-        #[source]
-        source: reqwest::Error,
-    },
-    /// The answer was not what the API documents.
-    #[error("unexpected answer to {method} {path}: {message}")]
-    Decode {
-        /// The request's method.
-        method: String,
-        /// The request's path.
-        path: String,
-        /// What was wrong.
-        message: String,
-    },
-    /// A value Datadog would refuse, caught before sending.
-    #[error("invalid {what}: {message}")]
-    Invalid {
-        /// What is invalid.
-        what: String,
-        /// Why.
-        message: String,
-    },
-    /// The client is not configured.
-    #[error("{0}")]
-    Config(String),
+    /// A failure every REST call can meet: no answer, an answer that does
+    /// not decode, endless paging, a value caught before sending, a client
+    /// that is not configured.
+    #[error(transparent)]
+    Http(#[from] HttpError),
 }
 
 impl Error {
+    /// The request got no answer.
+    pub(crate) fn transport(
+        method: impl Into<String>,
+        path: impl Into<String>,
+        source: reqwest::Error,
+    ) -> Self {
+        Error::Http(HttpError::Transport {
+            api: API,
+            call: Call {
+                method: method.into(),
+                path: path.into(),
+            },
+            source,
+        })
+    }
+
+    /// The answer was not what the API documents.
+    pub(crate) fn decode(
+        method: impl Into<String>,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Http(HttpError::Decode {
+            api: API,
+            call: Call {
+                method: method.into(),
+                path: path.into(),
+            },
+            message: message.into(),
+        })
+    }
+
+    /// A value the API would refuse, caught before sending.
+    pub fn invalid(what: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Http(HttpError::invalid(what, message))
+    }
+
+    /// The client is not configured.
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Error::Http(HttpError::Config(message.into()))
+    }
+
     /// Whether the thing asked for does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::Api { status: 404, .. })

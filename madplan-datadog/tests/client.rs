@@ -2,6 +2,7 @@
 //! official OpenAPI document. The monitors, SLOs and synthetic tests are
 //! the deployment guide's.
 
+use madplan_core::rest::HttpError;
 use std::time::{Duration, Instant};
 
 use madplan_datadog::client::dashboards::{
@@ -335,19 +336,19 @@ async fn slo_life_cycle_and_checks() {
     bad.thresholds[0].target = 100.0;
     assert!(matches!(
         dd.create_slo(&bad).await,
-        Err(Error::Invalid { .. })
+        Err(Error::Http(HttpError::Invalid { .. }))
     ));
     let mut bad = availability.clone();
     bad.thresholds[0].warning = Some(99.0);
     assert!(matches!(
         dd.create_slo(&bad).await,
-        Err(Error::Invalid { .. })
+        Err(Error::Http(HttpError::Invalid { .. }))
     ));
     let mut bad = availability.clone();
     bad.thresholds[1].timeframe = Timeframe::Days30;
     assert!(matches!(
         dd.create_slo(&bad).await,
-        Err(Error::Invalid { .. })
+        Err(Error::Http(HttpError::Invalid { .. }))
     ));
     assert_eq!(fake.requests().len(), before);
     no_violations(&fake);
@@ -415,7 +416,7 @@ async fn synthetic_http_and_ssl_tests() {
     };
     assert!(matches!(
         dd.create_api_test(&bad).await,
-        Err(Error::Invalid { .. })
+        Err(Error::Http(HttpError::Invalid { .. }))
     ));
     no_violations(&fake);
 }

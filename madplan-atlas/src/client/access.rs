@@ -80,7 +80,7 @@ fn encode(value: &str) -> String {
 impl Client {
     /// Adds entries to the project's access list.
     pub async fn add_access(&self, group: &str, entries: &[AccessEntry]) -> Result<(), Error> {
-        let body = serde_json::to_value(entries).map_err(|e| Error::Config(e.to_string()))?;
+        let body = serde_json::to_value(entries).map_err(|e| Error::config(e.to_string()))?;
         self.call::<serde_json::Value>(
             Method::POST,
             &format!("/api/atlas/v2/groups/{group}/accessList"),

@@ -172,7 +172,7 @@ impl Client {
         cluster: &str,
         schedule: &BackupSchedule,
     ) -> Result<BackupSchedule, Error> {
-        let body = serde_json::to_value(schedule).map_err(|e| Error::Config(e.to_string()))?;
+        let body = serde_json::to_value(schedule).map_err(|e| Error::config(e.to_string()))?;
         self.fetch(
             Method::PATCH,
             &Self::schedule_path(group, cluster),
@@ -189,7 +189,7 @@ impl Client {
         cluster: &str,
         job: &RestoreJob,
     ) -> Result<RestoreJob, Error> {
-        let body = serde_json::to_value(job).map_err(|e| Error::Config(e.to_string()))?;
+        let body = serde_json::to_value(job).map_err(|e| Error::config(e.to_string()))?;
         self.fetch(
             Method::POST,
             &format!("/api/atlas/v2/groups/{group}/clusters/{cluster}/backup/restoreJobs"),
@@ -229,14 +229,14 @@ impl Client {
         loop {
             let job = self.restore_job(group, cluster, id).await?;
             if job.failed == Some(true) || job.cancelled == Some(true) {
-                return Err(Error::Invalid {
-                    what: format!("restore job {id}"),
-                    message: if job.failed == Some(true) {
-                        "it failed".into()
+                return Err(Error::invalid(
+                    format!("restore job {id}"),
+                    if job.failed == Some(true) {
+                        "it failed"
                     } else {
-                        "it was cancelled".into()
+                        "it was cancelled"
                     },
-                });
+                ));
             }
             if job.finished_at.is_some() {
                 return Ok(job);

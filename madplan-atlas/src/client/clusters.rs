@@ -213,12 +213,7 @@ impl Cluster {
     /// nodes per replication spec, point-in-time restore without backups,
     /// auto-scaling bounds that exclude the instance size.
     pub fn check(&self) -> Result<(), Error> {
-        let bad = |message: String| {
-            Err(Error::Invalid {
-                what: format!("cluster {}", self.name),
-                message,
-            })
-        };
+        let bad = |message: String| Err(Error::invalid(format!("cluster {}", self.name), message));
         if self.pit_enabled && !self.backup_enabled {
             return bad("point-in-time restore needs backupEnabled".into());
         }
@@ -294,7 +289,7 @@ impl Client {
     /// Creates a cluster (it starts `CREATING`; see [`Client::wait_for_cluster`]).
     pub async fn create_cluster(&self, group: &str, cluster: &Cluster) -> Result<Cluster, Error> {
         cluster.check()?;
-        let body = serde_json::to_value(cluster).map_err(|e| Error::Config(e.to_string()))?;
+        let body = serde_json::to_value(cluster).map_err(|e| Error::config(e.to_string()))?;
         self.fetch(
             Method::POST,
             &format!("/api/atlas/v2/groups/{group}/clusters"),
@@ -332,7 +327,7 @@ impl Client {
         cluster: &Cluster,
     ) -> Result<Cluster, Error> {
         cluster.check()?;
-        let body = serde_json::to_value(cluster).map_err(|e| Error::Config(e.to_string()))?;
+        let body = serde_json::to_value(cluster).map_err(|e| Error::config(e.to_string()))?;
         self.fetch(
             Method::PATCH,
             &Self::cluster_path(group, name),

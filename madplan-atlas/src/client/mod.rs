@@ -25,6 +25,12 @@ pub mod users;
 /// Atlas's API.
 pub const DEFAULT_BASE_URL: &str = "https://cloud.mongodb.com";
 
+/// Items per page of a list.
+const PER_PAGE: usize = 500;
+/// The most pages a list is read to (500 000 items): the client's own
+/// bound, whatever the server's paging says.
+const MAX_PAGES: usize = 1000;
+
 /// How the client proves who it is.
 pub enum Credentials {
     /// A service account: OAuth2 client credentials exchanged for a bearer
@@ -84,10 +90,9 @@ impl Credentials {
                 private_key: SecretString::from(private),
             });
         }
-        Err(Error::Config(
+        Err(Error::config(
             "no Atlas credentials: set MONGODB_ATLAS_CLIENT_ID and MONGODB_ATLAS_CLIENT_SECRET \
-             (a service account), or MONGODB_ATLAS_PUBLIC_KEY and MONGODB_ATLAS_PRIVATE_KEY (an API key)"
-                .into(),
+             (a service account), or MONGODB_ATLAS_PUBLIC_KEY and MONGODB_ATLAS_PRIVATE_KEY (an API key)",
         ))
     }
 }
@@ -148,11 +153,7 @@ impl Client {
 
     /// A client for `base_url` with `credentials`.
     pub fn new(credentials: Credentials, base_url: &str) -> Result<Self, Error> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("madplan/", env!("CARGO_PKG_VERSION")))
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let http = madplan_core::rest::http_client(madplan_core::rest::Timeouts::default())?;
         Ok(Self {
             http,
             base: base_url.trim_end_matches('/').to_string(),
@@ -272,7 +273,7 @@ impl Client {
         media: &'static str,
     ) -> Result<Option<T>, Error> {
         let mut url = Url::parse(&format!("{}{path}", self.base))
-            .map_err(|e| Error::Config(format!("bad URL for {path}: {e}")))?;
+            .map_err(|e| Error::config(format!("bad URL for {path}: {e}")))?;
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
@@ -339,14 +340,9 @@ impl Client {
             let r = match tracing::Instrument::instrument(req.send(), span).await {
                 Ok(r) => r,
                 Err(e) => {
-                    let retry =
-                        e.is_connect() || (idempotent && (e.is_timeout() || e.is_request()));
+                    let retry = madplan_core::rest::transport_retryable(&e, &method);
                     return Err(Attempt {
-                        error: Error::Transport {
-                            method: method.to_string(),
-                            path: path.to_string(),
-                            source: e,
-                        },
+                        error: Error::transport(method.to_string(), path.to_string(), e),
                         retry,
                         wait: None,
                     });
@@ -397,18 +393,9 @@ impl Client {
             )));
         };
         let status = resp.status();
-        let wait = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let wait = madplan_core::rest::retry_after(resp.headers());
         let bytes = resp.bytes().await.map_err(|e| Attempt {
-            error: Error::Transport {
-                method: method.to_string(),
-                path: path.to_string(),
-                source: e,
-            },
+            error: Error::transport(method.to_string(), path.to_string(), e),
             retry: idempotent,
             wait: None,
         })?;
@@ -442,11 +429,11 @@ impl Client {
             return Ok(None);
         }
         serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            fatal(Error::Decode {
-                method: method.to_string(),
-                path: path.to_string(),
-                message: format!("{e}"),
-            })
+            fatal(Error::decode(
+                method.to_string(),
+                path.to_string(),
+                format!("{e}"),
+            ))
         })
     }
 
@@ -460,10 +447,8 @@ impl Client {
     ) -> Result<T, Error> {
         self.call(method.clone(), path, &[], body, media)
             .await?
-            .ok_or_else(|| Error::Decode {
-                method: method.to_string(),
-                path: path.to_string(),
-                message: "the answer is empty".into(),
+            .ok_or_else(|| {
+                Error::decode(method.to_string(), path.to_string(), "the answer is empty")
             })
     }
 
@@ -473,31 +458,39 @@ impl Client {
         path: &str,
         media: &'static str,
     ) -> Result<Vec<T>, Error> {
-        let mut out = Vec::new();
-        let mut page = 1u32;
-        loop {
-            let p: Page<T> = self
-                .call(
-                    Method::GET,
-                    path,
-                    &[
-                        ("pageNum", page.to_string()),
-                        ("itemsPerPage", "500".to_string()),
-                    ],
-                    None,
-                    media,
-                )
-                .await?
-                .unwrap_or(Page {
-                    results: Vec::new(),
-                    total_count: Some(0),
-                });
-            let got = p.results.len();
-            out.extend(p.results);
-            if got == 0 || p.total_count.is_none_or(|t| out.len() >= t) {
-                return Ok(out);
-            }
-            page += 1;
-        }
+        let mut seen = 0usize;
+        madplan_core::rest::all_pages(
+            MAX_PAGES,
+            |n| {
+                let query = [
+                    ("pageNum", (n + 1).to_string()),
+                    ("itemsPerPage", PER_PAGE.to_string()),
+                ];
+                async move {
+                    let p: Page<T> = self
+                        .call(Method::GET, path, &query, None, media)
+                        .await?
+                        .unwrap_or(Page {
+                            results: Vec::new(),
+                            total_count: Some(0),
+                        });
+                    seen += p.results.len();
+                    let more =
+                        p.results.len() == PER_PAGE && p.total_count.is_none_or(|t| seen < t);
+                    Ok(madplan_core::rest::Page {
+                        items: p.results,
+                        more,
+                    })
+                }
+            },
+            |pages| {
+                Error::Http(madplan_core::rest::HttpError::TooManyPages {
+                    api: "Atlas",
+                    call: madplan_core::rest::Call::new(&Method::GET, path),
+                    pages,
+                })
+            },
+        )
+        .await
     }
 }

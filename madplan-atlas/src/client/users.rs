@@ -87,18 +87,16 @@ pub struct ListedUser {
 impl DatabaseUser {
     fn check(&self) -> Result<(), Error> {
         if self.password.expose_secret().chars().count() < MIN_PASSWORD_LENGTH {
-            return Err(Error::Invalid {
-                what: format!("database user {}", self.username),
-                message: format!(
-                    "the password is shorter than Atlas's {MIN_PASSWORD_LENGTH} characters"
-                ),
-            });
+            return Err(Error::invalid(
+                format!("database user {}", self.username),
+                format!("the password is shorter than Atlas's {MIN_PASSWORD_LENGTH} characters"),
+            ));
         }
         if self.roles.is_empty() {
-            return Err(Error::Invalid {
-                what: format!("database user {}", self.username),
-                message: "a user needs at least one role".into(),
-            });
+            return Err(Error::invalid(
+                format!("database user {}", self.username),
+                "a user needs at least one role",
+            ));
         }
         Ok(())
     }

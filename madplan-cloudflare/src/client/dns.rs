@@ -60,10 +60,10 @@ impl Ttl {
         if (60..=86400).contains(&seconds) {
             Ok(Ttl::Seconds(seconds))
         } else {
-            Err(Error::Invalid {
-                what: "TTL".into(),
-                message: format!("{seconds} s is outside 60-86400 (use Ttl::Auto for automatic)"),
-            })
+            Err(Error::invalid(
+                "TTL",
+                format!("{seconds} s is outside 60-86400 (use Ttl::Auto for automatic)"),
+            ))
         }
     }
 }
@@ -189,10 +189,10 @@ impl DnsRecord {
     /// (it accepts almost any body), checked before sending.
     pub fn check(&self) -> Result<(), Error> {
         let bad = |message: String| {
-            Err(Error::Invalid {
-                what: format!("{} record {}", self.kind.as_str(), self.name),
+            Err(Error::invalid(
+                format!("{} record {}", self.kind.as_str(), self.name),
                 message,
-            })
+            ))
         };
         if self.name.trim().is_empty() {
             return bad("the name is empty".into());

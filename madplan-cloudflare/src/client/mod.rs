@@ -55,13 +55,14 @@ impl Budget {
         let burst = (requests / 6).max(1);
         let period = self.window / (requests - burst);
         let quota = Quota::with_period(period)
-            .ok_or_else(|| Error::Config("the request budget's window is zero".into()))?
+            .ok_or_else(|| Error::config("the request budget's window is zero"))?
             .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
         Ok(RateLimiter::direct(quota))
     }
 }
 
 pub use madplan_core::RetryPolicy;
+pub use madplan_core::rest::Timeouts;
 
 /// What a [`Client`] is built from.
 #[derive(TypedBuilder)]
@@ -77,6 +78,9 @@ pub struct ClientConfig {
     /// Retries.
     #[builder(default)]
     retry: RetryPolicy,
+    /// Connect and total timeouts of each request.
+    #[builder(default)]
+    timeouts: Timeouts,
 }
 
 /// A Cloudflare API client. Cheap to clone; clones share the request budget,
@@ -131,23 +135,18 @@ pub struct ResultInfo {
     pub total_pages: u32,
 }
 
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
-}
+/// The most pages a list is read to: the client's own bound, whatever the
+/// server's paging says.
+const MAX_PAGES: usize = 1000;
 
 impl Client {
     /// A client from `CLOUDFLARE_API_TOKEN` (required) and
     /// `CLOUDFLARE_BASE_URL` (optional).
     pub fn from_env() -> Result<Self, Error> {
         let token = std::env::var("CLOUDFLARE_API_TOKEN").map_err(|_| {
-            Error::Config(
+            Error::config(
                 "CLOUDFLARE_API_TOKEN is not set; create an API token with Zone:Edit, DNS:Edit and \
-                 Zone Settings:Edit permissions and export it"
-                    .into(),
+                 Zone Settings:Edit permissions and export it",
             )
         })?;
         let mut config = ClientConfig::builder()
@@ -162,13 +161,9 @@ impl Client {
     /// A client from explicit configuration.
     pub fn new(config: ClientConfig) -> Result<Self, Error> {
         if config.token.expose_secret().trim().is_empty() {
-            return Err(Error::Config("the Cloudflare API token is empty".into()));
+            return Err(Error::config("the Cloudflare API token is empty"));
         }
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("madplan/", env!("CARGO_PKG_VERSION")))
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let http = madplan_core::rest::http_client(config.timeouts)?;
         Ok(Self {
             http,
             base: config.base_url.trim_end_matches('/').to_string(),
@@ -216,7 +211,7 @@ impl Client {
         self.limiter
             .until_ready_with_jitter(Jitter::up_to(Duration::from_millis(20)))
             .await;
-        let idempotent = method != Method::POST;
+        let idempotent = madplan_core::rest::idempotent(&method);
         let mut req = self
             .http
             .request(method.clone(), format!("{}{path}", self.base))
@@ -234,13 +229,9 @@ impl Client {
             Err(e) => {
                 // A connection that was never made cannot have changed
                 // anything; anything else is retried only if idempotent.
-                let retry = e.is_connect() || (idempotent && (e.is_timeout() || e.is_request()));
+                let retry = madplan_core::rest::transport_retryable(&e, &method);
                 return Err(Attempt {
-                    error: Error::Transport {
-                        method: method.to_string(),
-                        path: path.to_string(),
-                        source: e,
-                    },
+                    error: Error::transport(method.to_string(), path.to_string(), e),
                     retry,
                     wait: None,
                 });
@@ -252,13 +243,9 @@ impl Client {
             .get("cf-ray")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let wait = retry_after(resp.headers());
+        let wait = madplan_core::rest::retry_after(resp.headers());
         let bytes = resp.bytes().await.map_err(|e| Attempt {
-            error: Error::Transport {
-                method: method.to_string(),
-                path: path.to_string(),
-                source: e,
-            },
+            error: Error::transport(method.to_string(), path.to_string(), e),
             retry: idempotent,
             wait: None,
         })?;
@@ -288,11 +275,11 @@ impl Client {
             });
         }
         let envelope = envelope.map_err(|e| Attempt {
-            error: Error::Decode {
-                method: method.to_string(),
-                path: path.to_string(),
-                message: format!("{e} (HTTP {status})"),
-            },
+            error: Error::decode(
+                method.to_string(),
+                path.to_string(),
+                format!("{e} (HTTP {status})"),
+            ),
             retry: false,
             wait: None,
         })?;
@@ -315,10 +302,12 @@ impl Client {
         body: Option<&B>,
     ) -> Result<T, Error> {
         let (result, _) = self.call::<T, B>(method.clone(), path, query, body).await?;
-        result.ok_or_else(|| Error::Decode {
-            method: method.to_string(),
-            path: path.to_string(),
-            message: "the envelope has no result".into(),
+        result.ok_or_else(|| {
+            Error::decode(
+                method.to_string(),
+                path.to_string(),
+                "the envelope has no result",
+            )
         })
     }
 
@@ -329,21 +318,31 @@ impl Client {
         query: &[(&str, String)],
         per_page: u32,
     ) -> Result<Vec<T>, Error> {
-        let mut out = Vec::new();
-        let mut page = 1u32;
-        loop {
-            let mut q = query.to_vec();
-            q.push(("page", page.to_string()));
-            q.push(("per_page", per_page.to_string()));
-            let (items, info) = self.call::<Vec<T>, ()>(Method::GET, path, &q, None).await?;
-            let items = items.unwrap_or_default();
-            let got = items.len();
-            out.extend(items);
-            match info {
-                Some(i) if page < i.total_pages && got > 0 => page += 1,
-                _ => return Ok(out),
-            }
-        }
+        madplan_core::rest::all_pages(
+            MAX_PAGES,
+            |n| {
+                let mut q = query.to_vec();
+                q.push(("page", (n + 1).to_string()));
+                q.push(("per_page", per_page.to_string()));
+                async move {
+                    let (items, info) =
+                        self.call::<Vec<T>, ()>(Method::GET, path, &q, None).await?;
+                    let items = items.unwrap_or_default();
+                    // The client's own page number decides, not the
+                    // server's echo of it.
+                    let more = info.is_some_and(|i| (n as u32) + 1 < i.total_pages);
+                    Ok(madplan_core::rest::Page { items, more })
+                }
+            },
+            |pages| {
+                Error::Http(madplan_core::rest::HttpError::TooManyPages {
+                    api: "Cloudflare",
+                    call: madplan_core::rest::Call::new(&Method::GET, path),
+                    pages,
+                })
+            },
+        )
+        .await
     }
 }
 

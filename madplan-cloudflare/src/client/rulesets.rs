@@ -171,10 +171,10 @@ impl Client {
             .iter()
             .find(|r| !r.reference.as_deref().is_some_and(|x| x.starts_with(owner)))
         {
-            return Err(Error::Invalid {
-                what: format!("{} rule {:?}", phase.as_str(), r.expression),
-                message: format!("its ref must start with {owner:?} to mark it as ours"),
-            });
+            return Err(Error::invalid(
+                format!("{} rule {:?}", phase.as_str(), r.expression),
+                format!("its ref must start with {owner:?} to mark it as ours"),
+            ));
         }
         let current = self.entrypoint(zone_id, phase).await?;
         let mut rules = Vec::new();

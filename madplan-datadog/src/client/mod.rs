@@ -77,7 +77,7 @@ impl Site {
             .into_iter()
             .find(|s| s.domain() == d)
             .ok_or_else(|| {
-                Error::Config(format!(
+                Error::config(format!(
                     "DD_SITE {domain:?} is not a Datadog site; use one of {}",
                     Site::ALL.map(Site::domain).join(", ")
                 ))
@@ -91,6 +91,7 @@ impl Site {
 }
 
 pub use madplan_core::RetryPolicy;
+pub use madplan_core::rest::Timeouts;
 
 /// What the last answer said about the rate limit of its endpoint.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -132,6 +133,8 @@ pub struct ClientConfig {
     pub base_url: String,
     /// Retries.
     pub retry: RetryPolicy,
+    /// Connect and total timeouts of each request.
+    pub timeouts: Timeouts,
 }
 
 impl ClientConfig {
@@ -142,6 +145,7 @@ impl ClientConfig {
             app_key,
             base_url: site.base_url(),
             retry: RetryPolicy::default(),
+            timeouts: Timeouts::default(),
         }
     }
 
@@ -197,7 +201,7 @@ impl Client {
     pub fn from_env() -> Result<Self, Error> {
         let key = |name: &str| {
             std::env::var(name).map(SecretString::from).map_err(|_| {
-                Error::Config(format!("{name} is not set; export your Datadog {name}"))
+                Error::config(format!("{name} is not set; export your Datadog {name}"))
             })
         };
         let site = match std::env::var("DD_SITE") {
@@ -216,13 +220,9 @@ impl Client {
         if config.api_key.expose_secret().trim().is_empty()
             || config.app_key.expose_secret().trim().is_empty()
         {
-            return Err(Error::Config("a Datadog key is empty".into()));
+            return Err(Error::config("a Datadog key is empty"));
         }
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("madplan/", env!("CARGO_PKG_VERSION")))
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let http = madplan_core::rest::http_client(config.timeouts)?;
         Ok(Self {
             http,
             base: config.base_url.trim_end_matches('/').to_string(),
@@ -284,7 +284,7 @@ impl Client {
         body: Option<&B>,
         keys: Keys,
     ) -> Result<T, Attempt<Error>> {
-        let idempotent = method != Method::POST;
+        let idempotent = madplan_core::rest::idempotent(&method);
         let mut req = self
             .http
             .request(method.clone(), format!("{}{path}", self.base))
@@ -308,13 +308,9 @@ impl Client {
         let resp = match tracing::Instrument::instrument(req.send(), span).await {
             Ok(r) => r,
             Err(e) => {
-                let retry = e.is_connect() || (idempotent && (e.is_timeout() || e.is_request()));
+                let retry = madplan_core::rest::transport_retryable(&e, &method);
                 return Err(fail(
-                    Error::Transport {
-                        method: method.to_string(),
-                        path: path.to_string(),
-                        source: e,
-                    },
+                    Error::transport(method.to_string(), path.to_string(), e),
                     retry,
                 ));
             }
@@ -326,11 +322,7 @@ impl Client {
         }
         let bytes = resp.bytes().await.map_err(|e| {
             fail(
-                Error::Transport {
-                    method: method.to_string(),
-                    path: path.to_string(),
-                    source: e,
-                },
+                Error::transport(method.to_string(), path.to_string(), e),
                 idempotent,
             )
         })?;
@@ -356,11 +348,11 @@ impl Client {
         }
         serde_json::from_slice(&bytes).map_err(|e| {
             fail(
-                Error::Decode {
-                    method: method.to_string(),
-                    path: path.to_string(),
-                    message: format!("{e} (HTTP {status})"),
-                },
+                Error::decode(
+                    method.to_string(),
+                    path.to_string(),
+                    format!("{e} (HTTP {status})"),
+                ),
                 false,
             )
         })

@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 use super::{Client, Keys};
 use crate::error::Error;
 
+/// The most pages a search is read to: the client's own bound, whatever the
+/// server's paging says.
+const MAX_PAGES: usize = 1000;
 /// A monitor's type (the closed list of the API).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(missing_docs)]
@@ -121,10 +124,10 @@ impl Handle {
             Handle::Webhook(w) => ("webhook-", w),
         };
         if name.is_empty() || name.chars().any(char::is_whitespace) {
-            return Err(Error::Invalid {
-                what: "notification handle".into(),
-                message: format!("{name:?} is empty or has spaces"),
-            });
+            return Err(Error::invalid(
+                "notification handle",
+                format!("{name:?} is empty or has spaces"),
+            ));
         }
         Ok(format!("@{prefix}{name}"))
     }
@@ -225,10 +228,10 @@ pub struct MetricQuery {
 impl MetricQuery {
     fn render(&self, critical: f64) -> Result<String, Error> {
         if !(1..=2880).contains(&self.window_minutes) {
-            return Err(Error::Invalid {
-                what: "evaluation window".into(),
-                message: format!("{} minutes is outside 1-2880", self.window_minutes),
-            });
+            return Err(Error::invalid(
+                "evaluation window",
+                format!("{} minutes is outside 1-2880", self.window_minutes),
+            ));
         }
         let window = if self.window_minutes.is_multiple_of(60) {
             format!("last_{}h", self.window_minutes / 60)
@@ -287,12 +290,7 @@ impl Monitor {
         thresholds: Thresholds,
         message: &Message,
     ) -> Result<Monitor, Error> {
-        let bad = |message: String| {
-            Err(Error::Invalid {
-                what: format!("monitor {name:?}"),
-                message,
-            })
-        };
+        let bad = |message: String| Err(Error::invalid(format!("monitor {name:?}"), message));
         // `a` must be strictly before `b` on the way to alerting.
         let before = |a: f64, b: f64| {
             if query.comparator.rising() {
@@ -349,10 +347,10 @@ impl Monitor {
     /// With a priority, 1 (highest) to 5.
     pub fn priority(mut self, p: u8) -> Result<Self, Error> {
         if !(1..=5).contains(&p) {
-            return Err(Error::Invalid {
-                what: format!("monitor {:?}", self.name),
-                message: format!("priority {p} is outside 1-5"),
-            });
+            return Err(Error::invalid(
+                format!("monitor {:?}", self.name),
+                format!("priority {p} is outside 1-5"),
+            ));
         }
         self.priority = Some(p);
         Ok(self)
@@ -380,10 +378,10 @@ struct SearchPage {
     metadata: SearchMeta,
 }
 
+/// The search's paging: only the page count is used; the `page` the
+/// server echoes is not trusted to move.
 #[derive(Default, Deserialize)]
 struct SearchMeta {
-    #[serde(default)]
-    page: u32,
     #[serde(default)]
     page_count: u32,
 }
@@ -440,28 +438,36 @@ impl Client {
 
     /// Every monitor carrying `tag` (`key:value`), all pages.
     pub async fn monitors_tagged(&self, tag: &str) -> Result<Vec<MonitorSummary>, Error> {
-        let mut out = Vec::new();
-        let mut page = 0u32;
-        loop {
-            let p: SearchPage = self
-                .call::<_, ()>(
-                    Method::GET,
-                    "/api/v1/monitor/search",
-                    &[
-                        ("query", format!("tag:\"{tag}\"")),
-                        ("page", page.to_string()),
-                        ("per_page", "100".to_string()),
-                    ],
-                    None,
-                    Keys::Both,
-                )
-                .await?;
-            let got = p.monitors.len();
-            out.extend(p.monitors);
-            if got == 0 || p.metadata.page + 1 >= p.metadata.page_count {
-                return Ok(out);
-            }
-            page += 1;
-        }
+        const PATH: &str = "/api/v1/monitor/search";
+        madplan_core::rest::all_pages(
+            MAX_PAGES,
+            |n| {
+                let query = [
+                    ("query", format!("tag:\"{tag}\"")),
+                    ("page", n.to_string()),
+                    ("per_page", "100".to_string()),
+                ];
+                async move {
+                    let p: SearchPage = self
+                        .call::<_, ()>(Method::GET, PATH, &query, None, Keys::Both)
+                        .await?;
+                    // The client's own page counter decides how far to go;
+                    // the server's `page` echo is not trusted.
+                    let more = (n as u32) + 1 < p.metadata.page_count;
+                    Ok(madplan_core::rest::Page {
+                        items: p.monitors,
+                        more,
+                    })
+                }
+            },
+            |pages| {
+                Error::Http(madplan_core::rest::HttpError::TooManyPages {
+                    api: "Datadog",
+                    call: madplan_core::rest::Call::new(&Method::GET, PATH),
+                    pages,
+                })
+            },
+        )
+        .await
     }
 }

@@ -82,12 +82,7 @@ impl Slo {
     /// Checks targets (0-100, exclusive), warnings (stricter than the
     /// target), one threshold per timeframe, and a non-empty measure.
     pub fn check(&self) -> Result<(), Error> {
-        let bad = |message: String| {
-            Err(Error::Invalid {
-                what: format!("SLO {:?}", self.name),
-                message,
-            })
-        };
+        let bad = |message: String| Err(Error::invalid(format!("SLO {:?}", self.name), message));
         if self.thresholds.is_empty() {
             return bad("it needs at least one threshold".into());
         }
@@ -140,11 +135,10 @@ impl Client {
         let r: Many = self
             .call(Method::POST, "/api/v1/slo", &[], Some(slo), Keys::Both)
             .await?;
-        r.data.into_iter().next().ok_or_else(|| Error::Decode {
-            method: "POST".into(),
-            path: "/api/v1/slo".into(),
-            message: "no SLO in the answer".into(),
-        })
+        r.data
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::decode("POST", "/api/v1/slo", "no SLO in the answer"))
     }
 
     /// The SLO `id`.
@@ -168,11 +162,10 @@ impl Client {
         let r: Many = self
             .call(Method::PUT, &path, &[], Some(slo), Keys::Both)
             .await?;
-        r.data.into_iter().next().ok_or_else(|| Error::Decode {
-            method: "PUT".into(),
-            path,
-            message: "no SLO in the answer".into(),
-        })
+        r.data
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::decode("PUT", path, "no SLO in the answer"))
     }
 
     /// Deletes SLO `id`.

@@ -112,10 +112,10 @@ impl ApiTest {
     /// Checks what Datadog would refuse.
     pub fn check(&self) -> Result<(), Error> {
         let bad = |message: String| {
-            Err(Error::Invalid {
-                what: format!("synthetic test {:?}", self.name),
+            Err(Error::invalid(
+                format!("synthetic test {:?}", self.name),
                 message,
-            })
+            ))
         };
         if !(30..=604_800).contains(&self.tick_every) {
             return bad(format!(
