@@ -151,6 +151,9 @@ pub struct SpecCheck {
     operations: Vec<Operation>,
 }
 
+/// An answer's status, media type and compiled schema.
+type Answer = (String, String, Result<jsonschema::Validator, String>);
+
 struct Operation {
     method: String,
     segments: Vec<String>,
@@ -158,6 +161,10 @@ struct Operation {
     query: Vec<(String, Value)>,
     /// Request schemas by media type.
     bodies: Vec<(String, jsonschema::Validator)>,
+    /// Answer schemas by status (`200`, `2XX`, `default`) and media type,
+    /// compiled on first use (most tests never see most answers).
+    answer_schemas: Vec<(String, String, Value)>,
+    answers: std::sync::OnceLock<Vec<Answer>>,
     body_required: bool,
     /// Media types the successful answers come in.
     produces: Vec<String>,
@@ -183,13 +190,22 @@ impl SpecCheck {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| format!("cannot read the spec {}: {e}", path.display()))?;
         let mut spec: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-        numbers_as_numbers(&mut spec);
         patch(&mut spec);
+        Self::from_document(spec)
+    }
+
+    /// Compiles an OpenAPI 3.0 document given as JSON.
+    pub fn from_document(mut spec: Value) -> Result<Self, String> {
+        numbers_as_numbers(&mut spec);
         // Read-only properties are not sent in requests, so a `required`
         // that names one applies to responses only (OpenAPI 3.0, readOnly).
         let mut request_components = spec["components"].clone();
         let snapshot = spec.clone();
         drop_read_only_required(&snapshot, &mut request_components);
+        // Write-only properties are never answered, so a `required` that
+        // names one applies to requests only.
+        let mut answer_components = spec["components"].clone();
+        drop_required_where(&snapshot, &mut answer_components, &write_only);
         let schemes = spec["components"]["securitySchemes"].clone();
         let global_security = spec["security"].clone();
         let credential = |name: &str| -> Option<Credential> {
@@ -253,6 +269,18 @@ impl SpecCheck {
                         .map_err(|e| format!("{m} {path}: {e}"))?;
                     bodies.push((media.clone(), v));
                 }
+                let mut answers = Vec::new();
+                for (code, r) in op["responses"].as_object().into_iter().flatten() {
+                    let r = resolve(&spec, r);
+                    for (media, content) in r["content"].as_object().into_iter().flatten() {
+                        let schema = &content["schema"];
+                        if !schema.is_object() {
+                            continue;
+                        }
+                        let doc = json!({"allOf": [schema], "components": answer_components});
+                        answers.push((code.clone(), media.clone(), doc));
+                    }
+                }
                 let produces = op["responses"]
                     .as_object()
                     .into_iter()
@@ -291,6 +319,8 @@ impl SpecCheck {
                     id: op["operationId"].as_str().unwrap_or_default().to_string(),
                     query,
                     bodies,
+                    answer_schemas: answers,
+                    answers: std::sync::OnceLock::new(),
                     body_required: op["requestBody"]["required"].as_bool().unwrap_or(false),
                     produces,
                     security,
@@ -298,6 +328,100 @@ impl SpecCheck {
             }
         }
         Ok(Self { operations })
+    }
+
+    /// The operation a request names (a literal segment beats a template,
+    /// as `/monitor/search` beats `/monitor/{id}`).
+    fn operation(&self, method: &str, path: &[&str]) -> Option<&Operation> {
+        let matches = |o: &&Operation| {
+            o.method == method
+                && o.segments.len() == path.len()
+                && o.segments
+                    .iter()
+                    .zip(path)
+                    .all(|(s, p)| (s.starts_with('{') && s.ends_with('}')) || s == p)
+        };
+        self.operations
+            .iter()
+            .filter(matches)
+            .max_by_key(|o| o.segments.iter().filter(|s| !s.starts_with('{')).count())
+    }
+
+    /// What is wrong with an answer by the spec: for the request's
+    /// operation, the answer's status must be documented (exactly, by its
+    /// class such as `4XX`, or by `default`) and its JSON body must fit that
+    /// answer's schema for its media type. Fakes check what they send with
+    /// it, so a model that could not decode a real answer fails a test.
+    pub fn check_answer(
+        &self,
+        method: &str,
+        path: &[&str],
+        status: u16,
+        content_type: &str,
+        body: &[u8],
+    ) -> Vec<String> {
+        let Some(op) = self.operation(method, path) else {
+            return vec![format!(
+                "{method} /{} is not an operation of the spec",
+                path.join("/")
+            )];
+        };
+        let code = status.to_string();
+        let class = format!("{}XX", status / 100);
+        let media = content_type.split(';').next().unwrap_or_default().trim();
+        let compiled = op.answers.get_or_init(|| {
+            op.answer_schemas
+                .iter()
+                .map(|(c, m, doc)| {
+                    let v = jsonschema::options()
+                        .with_draft(jsonschema::Draft::Draft4)
+                        .should_validate_formats(true)
+                        .build(doc)
+                        .map_err(|e| format!("{}: answer {c} schema: {e}", op.id));
+                    (c.clone(), m.clone(), v)
+                })
+                .collect()
+        });
+        let mut candidates: Vec<&Answer> = Vec::new();
+        for wanted in [code.as_str(), class.as_str(), "default"] {
+            candidates = compiled
+                .iter()
+                .filter(|(c, _, _)| c.eq_ignore_ascii_case(wanted))
+                .collect();
+            if !candidates.is_empty() {
+                break;
+            }
+        }
+        if candidates.is_empty() {
+            let documented = compiled.iter().any(|(c, _, _)| c == &code);
+            return if documented || status == 204 || body.is_empty() {
+                Vec::new()
+            } else {
+                vec![format!("{}: answer {status} is not documented", op.id)]
+            };
+        }
+        let v = candidates
+            .iter()
+            .find(|(_, m, _)| m == media)
+            .unwrap_or(&candidates[0]);
+        let v = match &v.2 {
+            Ok(v) => v,
+            Err(e) => return vec![e.clone()],
+        };
+        let mut out = Vec::new();
+        match serde_json::from_slice::<Value>(body) {
+            Ok(instance) => {
+                for e in v.iter_errors(&instance) {
+                    out.push(format!(
+                        "{}: answer {status} {}: {e}",
+                        op.id,
+                        e.instance_path()
+                    ));
+                }
+            }
+            Err(e) => out.push(format!("{}: answer {status} is not JSON: {e}", op.id)),
+        }
+        out
     }
 
     /// What is wrong with a request by the spec: the operation must exist,
@@ -312,21 +436,7 @@ impl SpecCheck {
         header: &dyn Fn(&str) -> Option<String>,
         body: &[u8],
     ) -> Vec<String> {
-        let matches = |o: &&Operation| {
-            o.method == method
-                && o.segments.len() == path.len()
-                && o.segments
-                    .iter()
-                    .zip(path)
-                    .all(|(s, p)| (s.starts_with('{') && s.ends_with('}')) || s == p)
-        };
-        // A literal segment beats a template (`/monitor/search`).
-        let Some(op) = self
-            .operations
-            .iter()
-            .filter(matches)
-            .max_by_key(|o| o.segments.iter().filter(|s| !s.starts_with('{')).count())
-        else {
+        let Some(op) = self.operation(method, path) else {
             return vec![format!(
                 "{method} /{} is not an operation of the spec",
                 path.join("/")
@@ -444,8 +554,23 @@ fn read_only(spec: &Value, p: &Value) -> bool {
             .is_some_and(|parts| parts.iter().any(|x| read_only(spec, x)))
 }
 
+/// Whether the property schema `p` is write-only (directly, through
+/// `$ref`, or in one of its `allOf` parts).
+fn write_only(spec: &Value, p: &Value) -> bool {
+    let p = resolve(spec, p);
+    p["writeOnly"] == true
+        || p["allOf"]
+            .as_array()
+            .is_some_and(|parts| parts.iter().any(|x| write_only(spec, x)))
+}
+
 /// Removes read-only properties from every `required` list of `v`.
 fn drop_read_only_required(spec: &Value, v: &mut Value) {
+    drop_required_where(spec, v, &read_only);
+}
+
+/// Removes the properties `drop` picks from every `required` list of `v`.
+fn drop_required_where(spec: &Value, v: &mut Value, drop: &dyn Fn(&Value, &Value) -> bool) {
     match v {
         Value::Object(o) => {
             if let (Some(Value::Array(required)), Some(props)) =
@@ -456,16 +581,18 @@ fn drop_read_only_required(spec: &Value, v: &mut Value) {
                     .filter(|r| {
                         r.as_str()
                             .and_then(|name| props.get(name))
-                            .is_none_or(|p| !read_only(spec, p))
+                            .is_none_or(|p| !drop(spec, p))
                     })
                     .collect();
                 o.insert("required".into(), Value::Array(kept));
             }
             for x in o.values_mut() {
-                drop_read_only_required(spec, x);
+                drop_required_where(spec, x, drop);
             }
         }
-        Value::Array(a) => a.iter_mut().for_each(|x| drop_read_only_required(spec, x)),
+        Value::Array(a) => a
+            .iter_mut()
+            .for_each(|x| drop_required_where(spec, x, drop)),
         _ => {}
     }
 }
@@ -500,5 +627,79 @@ fn check_scalar(schema: &Value, v: &str) -> Option<String> {
         }
         Some("boolean") if v != "true" && v != "false" => Some(format!("{v:?} is not a boolean")),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> SpecCheck {
+        SpecCheck::from_document(json!({
+            "openapi": "3.0.0",
+            "paths": {"/things/{id}": {"get": {
+                "operationId": "getThing",
+                "responses": {
+                    "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}},
+                    "4XX": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+                }
+            }}},
+            "components": {"schemas": {
+                "Thing": {"type": "object", "required": ["id", "secret"], "properties": {
+                    "id": {"type": "string"},
+                    "size": {"type": "integer"},
+                    "secret": {"type": "string", "writeOnly": true}
+                }},
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "integer"}}}
+            }}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn answers_are_checked_against_their_status_and_schema() {
+        let s = spec();
+        let path = ["things", "t1"];
+        // A good answer; a write-only field is not required in answers.
+        assert!(
+            s.check_answer(
+                "GET",
+                &path,
+                200,
+                "application/json",
+                br#"{"id":"t1","size":3}"#
+            )
+            .is_empty()
+        );
+        let bad = s.check_answer(
+            "GET",
+            &path,
+            200,
+            "application/json",
+            br#"{"id":"t1","size":"big"}"#,
+        );
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert!(bad[0].contains("getThing: answer 200 /size"), "{bad:?}");
+        // 404 falls under 4XX.
+        assert!(
+            s.check_answer("GET", &path, 404, "application/json", br#"{"error":404}"#)
+                .is_empty()
+        );
+        assert_eq!(
+            s.check_answer("GET", &path, 404, "application/json", br#"{}"#)
+                .len(),
+            1
+        );
+        // An undocumented status with a body is a violation.
+        assert_eq!(
+            s.check_answer("GET", &path, 500, "application/json", br#"{}"#)
+                .len(),
+            1
+        );
+        assert_eq!(
+            s.check_answer("GET", &path, 200, "application/json", b"<html>")
+                .len(),
+            1
+        );
     }
 }
