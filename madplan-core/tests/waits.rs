@@ -220,8 +220,17 @@ async fn an_interrupt_whose_sender_is_gone_stops_nothing() {
     let mut p = provider(api(&world), 1);
     p.delay = Duration::from_millis(5);
     let mut env = Environment::new("test").with_provider(p);
-    for i in 0..4 {
-        env.add(&format!("t{i}"), thing(1, "z1"));
+    // A chain: each starts only after the one before it, so an apply that
+    // took the gone sender for an interrupt would stop after the first.
+    let mut parent = env.add("t0", thing(1, "z1"));
+    for i in 1..4 {
+        parent = env.add(
+            &format!("t{i}"),
+            Thing {
+                parent: Some(parent.output("id")),
+                ..thing(1, "z1")
+            },
+        );
     }
     let e = engine(env, &dir).with_interrupt(rx);
     let report = e.apply(&e.plan().await.unwrap()).await.unwrap();
