@@ -3,30 +3,59 @@
 
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::operation::RequestId;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use madplan_core::{ErrorClass, ProviderError};
 
-/// Classifies an AWS error code.
+/// Codes of failures in transit that the SDK's standard retry already
+/// retried, bounded, before the error reached us: throttling (the SDK's
+/// `THROTTLING_ERRORS` and `TRANSIENT_ERRORS` in `aws-runtime`) and the
+/// codes AWS gives its 5xx answers.
+const UNAVAILABLE: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "ServiceUnavailable",
+    "Unavailable",
+    "InternalError",
+    "InternalFailure",
+];
+
+/// Codes of conditions of EC2 that settle with time: the engine runs the
+/// whole operation again (re-reading first) after a pause.
+const SETTLING: &[&str] = &[
+    // Reported while detached network interfaces linger, which settles
+    // within seconds.
+    "DependencyViolation",
+    // A resource still being changed (attaching, detaching, pending).
+    "IncorrectState",
+    "IncorrectInstanceState",
+    "InvalidState",
+    // Another request is changing the same resource's tags.
+    "ConcurrentTagAccess",
+];
+
+/// Classifies an AWS error code (see [`ErrorClass`] for where each kind of
+/// retry lives).
 fn class_of(code: &str) -> ErrorClass {
-    if code.ends_with(".NotFound")
-        || code.ends_with("NotFound")
-        || code == "InvalidAssociationID.NotFound"
-    {
-        ErrorClass::NotFound
-    } else if matches!(
-        code,
-        "RequestLimitExceeded"
-            | "Throttling"
-            | "ThrottlingException"
-            | "TooManyRequestsException"
-            | "ServiceUnavailable"
-            | "Unavailable"
-            | "InternalError"
-            | "InternalFailure"
-            // EC2 reports this while detached network interfaces linger,
-            // which settles within seconds.
-            | "DependencyViolation"
-    ) {
+    if UNAVAILABLE.contains(&code) {
+        ErrorClass::Unavailable
+    } else if SETTLING.contains(&code) {
         ErrorClass::Retryable
+    } else if code.ends_with("NotFound") {
+        ErrorClass::NotFound
     } else if code.ends_with(".Duplicate") || code.ends_with("AlreadyExists") {
         ErrorClass::Conflict
     } else {
@@ -34,12 +63,22 @@ fn class_of(code: &str) -> ErrorClass {
     }
 }
 
+/// The HTTP statuses the SDK's standard retry retries whatever the code.
+fn is_transient_status(status: u16) -> bool {
+    matches!(status, 500 | 502 | 503 | 504)
+}
+
 /// Converts an SDK error.
-pub fn sdk_error<E, R>(e: SdkError<E, R>) -> ProviderError
+///
+/// Failures in transit (throttling, 5xx, timeouts, dropped connections) were
+/// already retried by the SDK's standard retry and come out as
+/// [`ErrorClass::Unavailable`], which the engine does not repeat; conditions
+/// that settle with time (`DependencyViolation`, `IncorrectState`...) come
+/// out as [`ErrorClass::Retryable`].
+pub fn sdk_error<E>(e: SdkError<E, HttpResponse>) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-    SdkError<E, R>: RequestId,
+    SdkError<E, HttpResponse>: RequestId,
 {
     let request_id = e.request_id().map(str::to_string);
     match &e {
@@ -47,7 +86,13 @@ where
             let err = se.err();
             let code = err.code().unwrap_or("Unknown").to_string();
             let message = err.message().unwrap_or("no message").to_string();
-            ProviderError::new("aws", class_of(&code), message)
+            let class = match class_of(&code) {
+                ErrorClass::Fatal if is_transient_status(se.raw().status().as_u16()) => {
+                    ErrorClass::Unavailable
+                }
+                class => class,
+            };
+            ProviderError::new("aws", class, message)
                 .with_code(code)
                 .with_request_id(request_id)
                 .with_source(e)
@@ -55,7 +100,7 @@ where
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             ProviderError::new(
                 "aws",
-                ErrorClass::Retryable,
+                ErrorClass::Unavailable,
                 format!("{e}: {}", source_text(&e)),
             )
             .with_request_id(request_id)
@@ -88,9 +133,71 @@ mod tests {
     #[test]
     fn classifies_codes() {
         assert_eq!(class_of("InvalidVpcID.NotFound"), ErrorClass::NotFound);
-        assert_eq!(class_of("RequestLimitExceeded"), ErrorClass::Retryable);
-        assert_eq!(class_of("DependencyViolation"), ErrorClass::Retryable);
+        assert_eq!(
+            class_of("InvalidAssociationID.NotFound"),
+            ErrorClass::NotFound
+        );
+        // Retried by the SDK already: the engine must not multiply them.
+        for code in [
+            "RequestLimitExceeded",
+            "Throttling",
+            "ThrottlingException",
+            "TooManyRequestsException",
+            "ServiceUnavailable",
+            "Unavailable",
+            "InternalError",
+            "InternalFailure",
+        ] {
+            assert_eq!(class_of(code), ErrorClass::Unavailable, "{code}");
+        }
+        // Settle with time: the engine runs the operation again.
+        for code in ["DependencyViolation", "IncorrectState", "InvalidState"] {
+            assert_eq!(class_of(code), ErrorClass::Retryable, "{code}");
+        }
         assert_eq!(class_of("InvalidGroup.Duplicate"), ErrorClass::Conflict);
         assert_eq!(class_of("InvalidParameterValue"), ErrorClass::Fatal);
+        assert_eq!(class_of("Resource.AlreadyAssociated"), ErrorClass::Fatal);
+    }
+
+    fn service_error(status: u16, code: &str) -> ProviderError {
+        use aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsError;
+        use aws_smithy_runtime_api::http::StatusCode;
+        use aws_smithy_types::body::SdkBody;
+        use aws_smithy_types::error::ErrorMetadata;
+        let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+        let err = DescribeVpcsError::generic(ErrorMetadata::builder().code(code).build());
+        sdk_error(SdkError::service_error(err, raw))
+    }
+
+    #[test]
+    fn a_5xx_answer_is_unavailable_whatever_its_code() {
+        assert_eq!(
+            service_error(503, "Whatever").class,
+            ErrorClass::Unavailable
+        );
+        assert_eq!(service_error(400, "Whatever").class, ErrorClass::Fatal);
+        assert_eq!(
+            service_error(503, "RequestLimitExceeded").class,
+            ErrorClass::Unavailable
+        );
+        assert_eq!(
+            service_error(400, "DependencyViolation").class,
+            ErrorClass::Retryable
+        );
+    }
+
+    #[test]
+    fn failures_in_transit_are_unavailable() {
+        use aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsError;
+        let e: SdkError<DescribeVpcsError, HttpResponse> = SdkError::timeout_error("took too long");
+        assert_eq!(sdk_error(e).class, ErrorClass::Unavailable);
+        let e: SdkError<DescribeVpcsError, HttpResponse> = SdkError::response_error(
+            "garbled",
+            HttpResponse::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(200).unwrap(),
+                aws_smithy_types::body::SdkBody::empty(),
+            ),
+        );
+        assert_eq!(sdk_error(e).class, ErrorClass::Unavailable);
     }
 }
