@@ -11,8 +11,11 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use madplan_core::{Kinds, Provider};
 
 mod error;
@@ -72,6 +75,13 @@ impl Aws {
     pub fn total_calls(&self) -> u64 {
         self.calls.snapshot().values().sum()
     }
+
+    /// The most HTTP requests of each API operation that were in flight at
+    /// once so far, e.g. `{"DescribeVpcAttribute": 2}` when a VPC's two
+    /// attributes were read concurrently.
+    pub fn peak_in_flight(&self) -> BTreeMap<String, u64> {
+        self.calls.peaks()
+    }
 }
 
 impl Provider for Aws {
@@ -86,13 +96,37 @@ impl Provider for Aws {
     }
 }
 
-/// Counts requests per operation, as an SDK interceptor.
+/// Counts requests per operation, and how many were in flight at once, as
+/// an SDK interceptor.
 #[derive(Clone, Debug, Default)]
-struct CallCounter(Arc<Mutex<BTreeMap<String, u64>>>);
+struct CallCounter(Arc<Mutex<Counts>>);
+
+#[derive(Debug, Default)]
+struct Counts {
+    sent: BTreeMap<String, u64>,
+    in_flight: BTreeMap<String, u64>,
+    peak: BTreeMap<String, u64>,
+}
+
+/// Marks an attempt whose request was sent and is counted in flight.
+#[derive(Clone, Debug)]
+struct InFlight(String);
+
+impl Storable for InFlight {
+    type Storer = StoreReplace<Self>;
+}
 
 impl CallCounter {
+    fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.counts().sent.clone()
+    }
+
+    fn peaks(&self) -> BTreeMap<String, u64> {
+        self.counts().peak.clone()
     }
 }
 
@@ -110,12 +144,31 @@ impl Intercept for CallCounter {
         let name = cfg
             .load::<Metadata>()
             .map_or_else(|| "unknown".to_string(), |m| m.name().to_string());
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(name)
-            .or_default() += 1;
+        {
+            let mut counts = self.counts();
+            *counts.sent.entry(name.clone()).or_default() += 1;
+            let now = counts.in_flight.entry(name.clone()).or_default();
+            *now += 1;
+            let now = *now;
+            let peak = counts.peak.entry(name.clone()).or_default();
+            *peak = (*peak).max(now);
+        }
+        cfg.interceptor_state().store_put(InFlight(name));
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        _context: &FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(InFlight(name)) = cfg.load::<InFlight>().cloned() {
+            if let Some(n) = self.counts().in_flight.get_mut(&name) {
+                *n = n.saturating_sub(1);
+            }
+            cfg.interceptor_state().unset::<InFlight>();
+        }
         Ok(())
     }
 }
