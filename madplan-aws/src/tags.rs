@@ -3,13 +3,12 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
-use madplan_core::{
-    Address, OpCx, ProviderError, RefreshCx, Resource, TAG_ADDRESS, TAG_ENVIRONMENT,
-};
+use madplan_core::{Claim, OpCx, ProviderError, RefreshCx, Resource, TAG_ENVIRONMENT};
 
 use crate::error::sdk_error;
 
-/// The tag specification for a create call: the user's tags plus madplan's.
+/// The tag specification for a create call: the user's tags plus madplan's
+/// (environment, address and the state's lineage).
 pub(crate) fn spec(
     rt: ResourceType,
     cx: &OpCx,
@@ -49,27 +48,20 @@ pub(crate) fn user(tags: &[Tag]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Which address a live resource belongs to: the tracked one with its id,
-/// or the one named by its address tag.
-pub(crate) fn owner<R: Resource>(
+/// Whether a live resource is this environment's, and why: the tracked one
+/// `is_it` recognises, or one whose madplan tags name this environment and
+/// an address of the kind (the engine then sorts it by its lineage tag).
+pub(crate) fn claim<R: Resource>(
     cx: &RefreshCx<R>,
     tags: &[Tag],
     is_it: impl Fn(&R::Outputs) -> bool,
-) -> Option<Address> {
-    if let Some(a) = cx.tracked_by(is_it) {
-        return Some(a.clone());
-    }
-    let get = |key: &str| {
+) -> Option<Claim> {
+    cx.claim(is_it, |key| {
         tags.iter()
             .find(|t| t.key() == Some(key))
             .and_then(|t| t.value())
-    };
-    if get(TAG_ENVIRONMENT) != Some(cx.environment.as_str()) {
-        return None;
-    }
-    get(TAG_ADDRESS)
-        .and_then(|a| a.parse::<Address>().ok())
-        .filter(|a| a.kind() == R::KIND)
+            .map(str::to_string)
+    })
 }
 
 /// Brings the user tags of `id` from `before` to `after`.
@@ -84,26 +76,34 @@ pub(crate) async fn sync(
         .filter(|k| !after.contains_key(*k))
         .map(|k| Tag::builder().key(k).build())
         .collect();
-    if !stale.is_empty() {
-        ec2.delete_tags()
-            .resources(id)
-            .set_tags(Some(stale))
-            .send()
-            .await
-            .map_err(sdk_error)?;
-    }
     let changed: Vec<Tag> = after
         .iter()
         .filter(|(k, v)| before.get(*k) != Some(*v))
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect();
-    if !changed.is_empty() {
-        ec2.create_tags()
-            .resources(id)
-            .set_tags(Some(changed))
-            .send()
-            .await
-            .map_err(sdk_error)?;
-    }
+    // The two touch different keys: they go at once.
+    let delete = async {
+        if !stale.is_empty() {
+            ec2.delete_tags()
+                .resources(id)
+                .set_tags(Some(stale))
+                .send()
+                .await
+                .map_err(sdk_error)?;
+        }
+        Ok::<_, ProviderError>(())
+    };
+    let create = async {
+        if !changed.is_empty() {
+            ec2.create_tags()
+                .resources(id)
+                .set_tags(Some(changed))
+                .send()
+                .await
+                .map_err(sdk_error)?;
+        }
+        Ok(())
+    };
+    futures_util::future::try_join(delete, create).await?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{IcmpTypeCode, ResourceType, RuleAction};
+use futures_util::future::try_join_all;
 use madplan_core::{
     Cidr, Found, Input, IntoInput, Observed, OpCx, Problem, ProviderError, RefreshCx, Resource,
     ValidateCx, problem,
@@ -111,32 +112,44 @@ pub struct NetworkAclOutputs {
 
 const DEFAULT_RULE: i32 = 32767;
 
+/// Sends a `CreateNetworkAclEntry` or `ReplaceNetworkAclEntry` call for an
+/// entry: the two take the same fields.
+macro_rules! entry_call {
+    ($call:expr, $entry:expr) => {{
+        let e: &AclEntry = $entry;
+        let mut call = $call
+            .rule_number(e.rule_number)
+            .egress(e.egress)
+            .protocol(e.protocol.number())
+            .rule_action(match e.action {
+                AclAction::Allow => RuleAction::Allow,
+                AclAction::Deny => RuleAction::Deny,
+            })
+            .cidr_block(e.cidr.as_str());
+        if let Some(p) = e.ports {
+            call = call.port_range(
+                aws_sdk_ec2::types::PortRange::builder()
+                    .from(p.from)
+                    .to(p.to)
+                    .build(),
+            );
+        }
+        if e.protocol == Protocol::Icmp {
+            call = call.icmp_type_code(IcmpTypeCode::builder().code(-1).r#type(-1).build());
+        }
+        call.send().await.map_err(sdk_error)?;
+        Ok(())
+    }};
+}
+
 async fn add_entry(aws: &Aws, acl: &str, e: &AclEntry) -> Result<(), ProviderError> {
-    let mut call = aws
-        .ec2()
-        .create_network_acl_entry()
-        .network_acl_id(acl)
-        .rule_number(e.rule_number)
-        .egress(e.egress)
-        .protocol(e.protocol.number())
-        .rule_action(match e.action {
-            AclAction::Allow => RuleAction::Allow,
-            AclAction::Deny => RuleAction::Deny,
-        })
-        .cidr_block(e.cidr.as_str());
-    if let Some(p) = e.ports {
-        call = call.port_range(
-            aws_sdk_ec2::types::PortRange::builder()
-                .from(p.from)
-                .to(p.to)
-                .build(),
-        );
-    }
-    if e.protocol == Protocol::Icmp {
-        call = call.icmp_type_code(IcmpTypeCode::builder().code(-1).r#type(-1).build());
-    }
-    call.send().await.map_err(sdk_error)?;
-    Ok(())
+    entry_call!(aws.ec2().create_network_acl_entry().network_acl_id(acl), e)
+}
+
+/// Changes the entry with `e`'s direction and number in one call, so that
+/// there is no moment when that number matches nothing.
+async fn replace_entry(aws: &Aws, acl: &str, e: &AclEntry) -> Result<(), ProviderError> {
+    entry_call!(aws.ec2().replace_network_acl_entry().network_acl_id(acl), e)
 }
 
 async fn remove_entry(aws: &Aws, acl: &str, e: &AclEntry) -> Result<(), ProviderError> {
@@ -152,43 +165,125 @@ async fn remove_entry(aws: &Aws, acl: &str, e: &AclEntry) -> Result<(), Provider
     )
 }
 
-/// Moves each subnet's ACL association to `acl`.
-async fn move_subnets(
+/// Brings the entries from `before` to `after`: an entry whose direction and
+/// number stay is replaced in place, the others are deleted or created; all
+/// at once, since each call is about its own number.
+async fn sync_entries(
     aws: &Aws,
-    subnets: &BTreeSet<SubnetId>,
     acl: &str,
+    before: &BTreeSet<AclEntry>,
+    after: &BTreeSet<AclEntry>,
 ) -> Result<(), ProviderError> {
-    if subnets.is_empty() {
-        return Ok(());
-    }
+    let by_number = |entries: &'_ BTreeSet<AclEntry>| -> BTreeMap<(bool, i32), AclEntry> {
+        entries
+            .iter()
+            .map(|e| ((e.egress, e.rule_number), e.clone()))
+            .collect()
+    };
+    let (before, after) = (by_number(before), by_number(after));
+    let gone = before
+        .iter()
+        .filter(|(k, _)| !after.contains_key(*k))
+        .map(|(_, e)| remove_entry(aws, acl, e));
+    let changed = after
+        .iter()
+        .filter(|(k, e)| before.get(*k).is_some_and(|old| old != *e))
+        .map(|(_, e)| replace_entry(aws, acl, e));
+    let new = after
+        .iter()
+        .filter(|(k, _)| !before.contains_key(*k))
+        .map(|(_, e)| add_entry(aws, acl, e));
+    futures_util::future::try_join3(try_join_all(gone), try_join_all(changed), try_join_all(new))
+        .await?;
+    Ok(())
+}
+
+/// The ACL each subnet is associated with now, and the association id.
+async fn acl_associations(
+    aws: &Aws,
+    subnets: impl IntoIterator<Item = &SubnetId>,
+) -> Result<BTreeMap<SubnetId, (String, String)>, ProviderError> {
+    let ids: BTreeSet<String> = subnets.into_iter().map(|s| s.0.clone()).collect();
     let current = aws
         .ec2()
         .describe_network_acls()
         .filters(crate::tags::filter(
             "association.subnet-id",
-            subnets.iter().map(|s| s.0.clone()),
+            ids.iter().cloned(),
         ))
         .send()
         .await
         .map_err(sdk_error)?;
-    for a in current.network_acls().iter().flat_map(|n| n.associations()) {
-        let Some(subnet) = a.subnet_id() else {
-            continue;
-        };
-        if !subnets.contains(&SubnetId(subnet.to_string())) || a.network_acl_id() == Some(acl) {
-            continue;
+    let mut out = BTreeMap::new();
+    for n in current.network_acls() {
+        for a in n.associations() {
+            if let (Some(subnet), Some(on), Some(association)) = (
+                a.subnet_id(),
+                n.network_acl_id(),
+                a.network_acl_association_id(),
+            ) && ids.contains(subnet)
+            {
+                out.insert(
+                    SubnetId(subnet.to_string()),
+                    (on.to_string(), association.to_string()),
+                );
+            }
         }
-        let association = a
-            .network_acl_association_id()
-            .ok_or_else(|| missing("network ACL association id"))?;
-        aws.ec2()
-            .replace_network_acl_association()
-            .association_id(association)
-            .network_acl_id(acl)
-            .send()
-            .await
-            .map_err(sdk_error)?;
     }
+    Ok(out)
+}
+
+async fn reassociate(aws: &Aws, association: &str, acl: &str) -> Result<(), ProviderError> {
+    aws.ec2()
+        .replace_network_acl_association()
+        .association_id(association)
+        .network_acl_id(acl)
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    Ok(())
+}
+
+/// Moves each subnet's ACL association to `acl`, all at once
+/// (`ReplaceNetworkAclAssociation`: a subnet always has exactly one ACL).
+/// With `from`, only subnets still associated with that ACL move, so that a
+/// subnet another ACL took meanwhile is left where it is.
+async fn move_subnets(
+    aws: &Aws,
+    subnets: &BTreeSet<SubnetId>,
+    acl: &str,
+    from: Option<&str>,
+) -> Result<(), ProviderError> {
+    if subnets.is_empty() {
+        return Ok(());
+    }
+    let stays = |on: &str| on == acl || from.is_some_and(|f| f != on);
+    let mut current = acl_associations(aws, subnets).await?;
+    let moves = subnets.iter().filter_map(|s| {
+        let (on, association) = current.remove(s)?;
+        Some(async move {
+            if stays(&on) {
+                return Ok(());
+            }
+            match reassociate(aws, &association, acl).await {
+                // Another ACL's update moved the subnet meanwhile: a
+                // release is done; a take looks where it is now, once.
+                Err(e) if e.is_not_found() => {
+                    if from.is_some() {
+                        return Ok(());
+                    }
+                    match acl_associations(aws, [s]).await?.remove(s) {
+                        Some((on, association)) if !stays(&on) => {
+                            reassociate(aws, &association, acl).await
+                        }
+                        _ => Ok(()),
+                    }
+                }
+                other => other,
+            }
+        })
+    });
+    try_join_all(moves).await?;
     Ok(())
 }
 
@@ -280,7 +375,7 @@ impl Resource for NetworkAcl {
         )
         .await?;
         let mut found = Vec::new();
-        for (address, id, n) in items {
+        for (claim, id, n) in items {
             let entries = n
                 .entries()
                 .iter()
@@ -312,26 +407,24 @@ impl Resource for NetworkAcl {
                 })
                 .collect();
             let vpc = n.vpc_id().unwrap_or_default().to_string();
-            found.push(Found {
-                address,
-                observed: Observed {
-                    spec: NetworkAcl {
-                        vpc: Input::Value(VpcId(vpc.clone())),
-                        entries,
-                        subnets: n
-                            .associations()
-                            .iter()
-                            .filter_map(|a| a.subnet_id())
-                            .map(|s| Input::Value(SubnetId(s.to_string())))
-                            .collect(),
-                        tags: tags::user(n.tags()),
-                    },
-                    outputs: NetworkAclOutputs {
-                        network_acl_id: NetworkAclId(id),
-                        vpc_id: VpcId(vpc),
-                    },
+            found.push(Found::new(
+                claim,
+                NetworkAcl {
+                    vpc: Input::Value(VpcId(vpc.clone())),
+                    entries,
+                    subnets: n
+                        .associations()
+                        .iter()
+                        .filter_map(|a| a.subnet_id())
+                        .map(|s| Input::Value(SubnetId(s.to_string())))
+                        .collect(),
+                    tags: tags::user(n.tags()),
                 },
-            });
+                NetworkAclOutputs {
+                    network_acl_id: NetworkAclId(id),
+                    vpc_id: VpcId(vpc),
+                },
+            ));
         }
         Ok(found)
     }
@@ -343,6 +436,7 @@ impl Resource for NetworkAcl {
             .create_network_acl()
             .vpc_id(vpc.as_str())
             .tag_specifications(tags::spec(ResourceType::NetworkAcl, cx, &self.tags))
+            .client_token(cx.client_token())
             .send()
             .await
             .map_err(sdk_error)?;
@@ -355,11 +449,14 @@ impl Resource for NetworkAcl {
             network_acl_id: NetworkAclId(id.clone()),
             vpc_id: vpc.clone(),
         };
-        cx.created(&outputs);
-        for e in &self.entries {
-            add_entry(aws, &id, e).await?;
-        }
-        move_subnets(aws, &subnet_ids(&self.subnets)?, &id).await?;
+        cx.created(&outputs).await?;
+        // Entries and associations are independent: they go at once.
+        let subnets = subnet_ids(&self.subnets)?;
+        futures_util::future::try_join(
+            try_join_all(self.entries.iter().map(|e| add_entry(aws, &id, e))),
+            move_subnets(aws, &subnets, &id, None),
+        )
+        .await?;
         Ok(outputs)
     }
 
@@ -371,28 +468,40 @@ impl Resource for NetworkAcl {
         _cx: &OpCx,
     ) -> Result<NetworkAclOutputs, ProviderError> {
         let id = prior.outputs.network_acl_id.as_str();
-        if changed.iter().any(|c| c == "entries") {
-            for e in prior.spec.entries.difference(&self.entries) {
-                remove_entry(aws, id, e).await?;
+        let has = |field: &str| changed.iter().any(|c| c == field);
+        let entries = async {
+            if has("entries") {
+                sync_entries(aws, id, &prior.spec.entries, &self.entries).await?;
             }
-            for e in self.entries.difference(&prior.spec.entries) {
-                add_entry(aws, id, e).await?;
+            Ok::<_, ProviderError>(())
+        };
+        let subnets = async {
+            if has("subnets") {
+                let want = subnet_ids(&self.subnets)?;
+                let have = subnet_ids(&prior.spec.subnets)?;
+                let released: BTreeSet<SubnetId> = have.difference(&want).cloned().collect();
+                let added: BTreeSet<SubnetId> = want.difference(&have).cloned().collect();
+                // Released subnets go back to the VPC's default ACL, unless
+                // another ACL took them meanwhile.
+                let release = async {
+                    if !released.is_empty() {
+                        let default = default_acl(aws, prior.outputs.vpc_id.as_str()).await?;
+                        move_subnets(aws, &released, &default, Some(id)).await?;
+                    }
+                    Ok(())
+                };
+                futures_util::future::try_join(release, move_subnets(aws, &added, id, None))
+                    .await?;
             }
-        }
-        if changed.iter().any(|c| c == "subnets") {
-            let want = subnet_ids(&self.subnets)?;
-            let have = subnet_ids(&prior.spec.subnets)?;
-            let released: BTreeSet<SubnetId> = have.difference(&want).cloned().collect();
-            if !released.is_empty() {
-                let default = default_acl(aws, prior.outputs.vpc_id.as_str()).await?;
-                move_subnets(aws, &released, &default).await?;
+            Ok(())
+        };
+        let tags = async {
+            if has("tags") {
+                tags::sync(aws.ec2(), id, &prior.spec.tags, &self.tags).await?;
             }
-            let added: BTreeSet<SubnetId> = want.difference(&have).cloned().collect();
-            move_subnets(aws, &added, id).await?;
-        }
-        if changed.iter().any(|c| c == "tags") {
-            tags::sync(aws.ec2(), id, &prior.spec.tags, &self.tags).await?;
-        }
+            Ok(())
+        };
+        futures_util::future::try_join3(entries, subnets, tags).await?;
         Ok(prior.outputs.clone())
     }
 
@@ -418,7 +527,7 @@ impl Resource for NetworkAcl {
             .collect();
         if !subnets.is_empty() {
             let default = default_acl(aws, outputs.vpc_id.as_str()).await?;
-            move_subnets(aws, &subnets, &default).await?;
+            move_subnets(aws, &subnets, &default, Some(id)).await?;
         }
         aws.ec2()
             .delete_network_acl()

@@ -68,28 +68,27 @@ impl Resource for InternetGateway {
             describe!(aws.ec2().describe_internet_gateways()),
         )
         .await?;
-        let mut found = Vec::new();
-        for (address, id, g) in items {
-            let vpc = g
-                .attachments()
-                .iter()
-                .find_map(|a| a.vpc_id())
-                .unwrap_or_default()
-                .to_string();
-            found.push(Found {
-                address,
-                observed: Observed {
-                    spec: InternetGateway {
+        Ok(items
+            .into_iter()
+            .map(|(claim, id, g)| {
+                let vpc = g
+                    .attachments()
+                    .iter()
+                    .find_map(|a| a.vpc_id())
+                    .unwrap_or_default()
+                    .to_string();
+                Found::new(
+                    claim,
+                    InternetGateway {
                         vpc: Input::Value(VpcId(vpc)),
                         tags: tags::user(g.tags()),
                     },
-                    outputs: InternetGatewayOutputs {
+                    InternetGatewayOutputs {
                         internet_gateway_id: InternetGatewayId(id),
                     },
-                },
-            });
-        }
-        Ok(found)
+                )
+            })
+            .collect())
     }
 
     async fn create(&self, aws: &Aws, cx: &OpCx) -> Result<InternetGatewayOutputs, ProviderError> {
@@ -109,7 +108,7 @@ impl Resource for InternetGateway {
         let outputs = InternetGatewayOutputs {
             internet_gateway_id: InternetGatewayId(id.clone()),
         };
-        cx.created(&outputs);
+        cx.created(&outputs).await?;
         attach(aws, &id, vpc.as_str()).await?;
         Ok(outputs)
     }
@@ -122,16 +121,23 @@ impl Resource for InternetGateway {
         _cx: &OpCx,
     ) -> Result<InternetGatewayOutputs, ProviderError> {
         let id = prior.outputs.internet_gateway_id.as_str();
-        if changed.iter().any(|c| c == "vpc") {
-            let old = prior.spec.vpc.get().map_err(unresolved)?;
-            if !old.as_str().is_empty() {
-                detach(aws, id, old.as_str()).await?;
+        let vpc = async {
+            if changed.iter().any(|c| c == "vpc") {
+                let old = prior.spec.vpc.get().map_err(unresolved)?;
+                if !old.as_str().is_empty() {
+                    detach(aws, id, old.as_str()).await?;
+                }
+                attach(aws, id, self.vpc.get().map_err(unresolved)?.as_str()).await?;
             }
-            attach(aws, id, self.vpc.get().map_err(unresolved)?.as_str()).await?;
-        }
-        if changed.iter().any(|c| c == "tags") {
-            tags::sync(aws.ec2(), id, &prior.spec.tags, &self.tags).await?;
-        }
+            Ok::<_, ProviderError>(())
+        };
+        let tags = async {
+            if changed.iter().any(|c| c == "tags") {
+                tags::sync(aws.ec2(), id, &prior.spec.tags, &self.tags).await?;
+            }
+            Ok(())
+        };
+        futures_util::future::try_join(vpc, tags).await?;
         Ok(prior.outputs.clone())
     }
 
@@ -148,13 +154,13 @@ impl Resource for InternetGateway {
             .send()
             .await
             .map_err(sdk_error)?;
-        for g in described.internet_gateways() {
-            for a in g.attachments() {
-                if let Some(vpc) = a.vpc_id() {
-                    detach(aws, id, vpc).await?;
-                }
-            }
-        }
+        let detaches = described
+            .internet_gateways()
+            .iter()
+            .flat_map(|g| g.attachments())
+            .filter_map(|a| a.vpc_id())
+            .map(|vpc| detach(aws, id, vpc));
+        futures_util::future::try_join_all(detaches).await?;
         aws.ec2()
             .delete_internet_gateway()
             .internet_gateway_id(id)

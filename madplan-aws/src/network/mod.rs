@@ -1,10 +1,12 @@
 //! The network slice: VPCs, subnets, internet gateways, route tables,
 //! security groups and network ACLs, all on EC2.
 //!
-//! Every resource carries the `madplan:environment` and `madplan:address`
-//! tags, and each kind is refreshed with one `Describe*` call filtered on the
-//! environment tag (plus one more only when a tracked resource lost its tags),
-//! whatever the number of resources.
+//! Every resource carries the `madplan:environment`, `madplan:address` and
+//! `madplan:lineage` tags, and each kind is refreshed with one `Describe*`
+//! call filtered on the environment tag (plus one more only when a tracked
+//! resource lost its tags), whatever the number of resources. What another
+//! state made under the same environment name is reported to the engine
+//! with its lineage, which never touches it.
 //!
 //! References are typed: a subnet takes its VPC's handle,
 //!
@@ -43,7 +45,7 @@
 use std::future::Future;
 
 use aws_sdk_ec2::types::{Filter, Tag};
-use madplan_core::{Address, Input, IntoInput, Kinds, ProviderError, Ref, RefreshCx};
+use madplan_core::{Claim, Input, IntoInput, Kinds, ProviderError, Ref, RefreshCx};
 use serde::{Deserialize, Serialize};
 
 use crate::tags;
@@ -213,16 +215,16 @@ macro_rules! describe {
 }
 pub(crate) use describe;
 
-/// Lists everything of a kind that belongs to the environment, with the
-/// address each item belongs to and its id: one call filtered on the
-/// environment tag, plus one by id for tracked resources the tag filter did
-/// not return (their tags were removed by hand).
+/// Lists everything of a kind that belongs to the environment, with why
+/// each item is claimed (see [`RefreshCx::claim`]) and its id: one call
+/// filtered on the environment tag, plus one by id for tracked resources the
+/// tag filter did not return (their tags were removed by hand).
 pub(crate) async fn find_all<R, T, F, Fut>(
     cx: &RefreshCx<R>,
     id_filter: &str,
     tracked_id: impl Fn(&R::Outputs) -> &str,
     fetch: F,
-) -> Result<Vec<(Address, String, T)>, ProviderError>
+) -> Result<Vec<(Claim, String, T)>, ProviderError>
 where
     R: madplan_core::Resource,
     T: Item,
@@ -242,8 +244,8 @@ where
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         let id = item.id().ok_or_else(|| missing("id"))?.to_string();
-        if let Some(address) = tags::owner(cx, item.tags(), |o| tracked_id(o) == id) {
-            out.push((address, id, item));
+        if let Some(claim) = tags::claim(cx, item.tags(), |o| tracked_id(o) == id) {
+            out.push((claim, id, item));
         }
     }
     Ok(out)

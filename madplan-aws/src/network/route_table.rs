@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{ResourceType, RouteOrigin};
+use futures_util::future::{join_all, try_join_all};
 use madplan_core::{
     Cidr, Found, Input, IntoInput, Observed, OpCx, Problem, ProviderError, RefreshCx, Resource,
     ValidateCx, problem,
@@ -87,24 +88,35 @@ pub struct RouteTableOutputs {
     pub associations: BTreeMap<SubnetId, String>,
 }
 
+/// Sends a `CreateRoute` or `ReplaceRoute` call for a route: the two take
+/// the same destination and target fields.
+macro_rules! route_call {
+    ($call:expr, $route:expr) => {{
+        let route: &Route = $route;
+        let call = $call.destination_cidr_block(route.destination.as_str());
+        let call = match &route.target {
+            RouteTarget::InternetGateway(igw) => {
+                call.gateway_id(igw.get().map_err(unresolved)?.as_str())
+            }
+            RouteTarget::NatGateway(nat) => call.nat_gateway_id(nat.get().map_err(unresolved)?),
+            RouteTarget::PeeringConnection(id) => call.vpc_peering_connection_id(id),
+            RouteTarget::TransitGateway(id) => call.transit_gateway_id(id),
+            RouteTarget::NetworkInterface(id) => call.network_interface_id(id),
+            RouteTarget::Gateway(id) => call.gateway_id(id),
+        };
+        call.send().await.map_err(sdk_error)?;
+        Ok(())
+    }};
+}
+
 async fn add_route(aws: &Aws, rt: &str, r: &Route) -> Result<(), ProviderError> {
-    let call = aws
-        .ec2()
-        .create_route()
-        .route_table_id(rt)
-        .destination_cidr_block(r.destination.as_str());
-    let call = match &r.target {
-        RouteTarget::InternetGateway(igw) => {
-            call.gateway_id(igw.get().map_err(unresolved)?.as_str())
-        }
-        RouteTarget::NatGateway(nat) => call.nat_gateway_id(nat.get().map_err(unresolved)?),
-        RouteTarget::PeeringConnection(id) => call.vpc_peering_connection_id(id),
-        RouteTarget::TransitGateway(id) => call.transit_gateway_id(id),
-        RouteTarget::NetworkInterface(id) => call.network_interface_id(id),
-        RouteTarget::Gateway(id) => call.gateway_id(id),
-    };
-    call.send().await.map_err(sdk_error)?;
-    Ok(())
+    route_call!(aws.ec2().create_route().route_table_id(rt), r)
+}
+
+/// Points an existing route at another target in one call, so that there
+/// is no moment without a route for its destination.
+async fn replace_route(aws: &Aws, rt: &str, r: &Route) -> Result<(), ProviderError> {
+    route_call!(aws.ec2().replace_route().route_table_id(rt), r)
 }
 
 async fn remove_route(aws: &Aws, rt: &str, r: &Route) -> Result<(), ProviderError> {
@@ -117,6 +129,39 @@ async fn remove_route(aws: &Aws, rt: &str, r: &Route) -> Result<(), ProviderErro
             .await
             .map_err(sdk_error),
     )
+}
+
+/// Brings the routes from `before` to `after`: a destination whose target
+/// changed is replaced in place, the others are deleted or created; all at
+/// once, since each call is about its own destination.
+async fn sync_routes(
+    aws: &Aws,
+    rt: &str,
+    before: &BTreeSet<Route>,
+    after: &BTreeSet<Route>,
+) -> Result<(), ProviderError> {
+    let by_destination = |routes: &'_ BTreeSet<Route>| -> BTreeMap<Cidr, Route> {
+        routes
+            .iter()
+            .map(|r| (r.destination.clone(), r.clone()))
+            .collect()
+    };
+    let (before, after) = (by_destination(before), by_destination(after));
+    let gone = before
+        .iter()
+        .filter(|(d, _)| !after.contains_key(*d))
+        .map(|(_, r)| remove_route(aws, rt, r));
+    let changed = after
+        .iter()
+        .filter(|(d, r)| before.get(*d).is_some_and(|old| old != *r))
+        .map(|(_, r)| replace_route(aws, rt, r));
+    let new = after
+        .iter()
+        .filter(|(d, _)| !before.contains_key(*d))
+        .map(|(_, r)| add_route(aws, rt, r));
+    futures_util::future::try_join3(try_join_all(gone), try_join_all(changed), try_join_all(new))
+        .await?;
+    Ok(())
 }
 
 async fn associate(aws: &Aws, rt: &str, subnet: &SubnetId) -> Result<String, ProviderError> {
@@ -134,6 +179,21 @@ async fn associate(aws: &Aws, rt: &str, subnet: &SubnetId) -> Result<String, Pro
         .to_string())
 }
 
+async fn reassociate(aws: &Aws, rt: &str, association: &str) -> Result<String, ProviderError> {
+    let out = aws
+        .ec2()
+        .replace_route_table_association()
+        .association_id(association)
+        .route_table_id(rt)
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    Ok(out
+        .new_association_id()
+        .ok_or_else(|| missing("new association id"))?
+        .to_string())
+}
+
 async fn disassociate(aws: &Aws, association: &str) -> Result<(), ProviderError> {
     gone_is_done(
         aws.ec2()
@@ -145,6 +205,109 @@ async fn disassociate(aws: &Aws, association: &str) -> Result<(), ProviderError>
     )
 }
 
+/// Where each subnet is explicitly associated now: its route table and the
+/// association id.
+async fn current_associations(
+    aws: &Aws,
+    subnets: impl IntoIterator<Item = &SubnetId>,
+) -> Result<BTreeMap<SubnetId, (String, String)>, ProviderError> {
+    let ids: Vec<String> = subnets.into_iter().map(|s| s.0.clone()).collect();
+    let filter = crate::tags::filter("association.subnet-id", ids.iter().cloned());
+    let tables: Vec<aws_sdk_ec2::types::RouteTable> =
+        describe!(aws.ec2().describe_route_tables())(vec![filter]).await?;
+    let mut out = BTreeMap::new();
+    for t in &tables {
+        for a in t.associations() {
+            if let (Some(subnet), Some(table), Some(association)) = (
+                a.subnet_id(),
+                t.route_table_id(),
+                a.route_table_association_id(),
+            ) && ids.iter().any(|i| i == subnet)
+            {
+                out.insert(
+                    SubnetId(subnet.to_string()),
+                    (table.to_string(), association.to_string()),
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Makes `rt` the route table of `subnet`, which is associated with
+/// `current` (table, association) if any: a subnet has one explicit
+/// association, so one held by another table is moved
+/// (`ReplaceRouteTableAssociation`; a second `AssociateRouteTable` fails
+/// with `Resource.AlreadyAssociated`). If the other table lets go, or takes
+/// it, at the same moment, the subnet is looked up once more.
+async fn take_subnet(
+    aws: &Aws,
+    rt: &str,
+    subnet: &SubnetId,
+    mut current: Option<(String, String)>,
+) -> Result<String, ProviderError> {
+    let mut looked_again = false;
+    loop {
+        let result = match &current {
+            Some((table, association)) if table == rt => return Ok(association.clone()),
+            Some((_, association)) => reassociate(aws, rt, association).await,
+            None => associate(aws, rt, subnet).await,
+        };
+        match result {
+            Err(e)
+                if !looked_again
+                    && (e.is_not_found()
+                        || e.code.as_deref() == Some("Resource.AlreadyAssociated")) =>
+            {
+                looked_again = true;
+                current = current_associations(aws, [subnet]).await?.remove(subnet);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// What [`take_subnets`] did for each subnet: its association id, or why it
+/// failed.
+type Taken = Vec<(SubnetId, Result<String, ProviderError>)>;
+
+/// Makes `rt` the route table of every subnet in `subnets`, all at once.
+async fn take_subnets(
+    aws: &Aws,
+    rt: &str,
+    subnets: &BTreeSet<SubnetId>,
+) -> Result<Taken, ProviderError> {
+    if subnets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut current = current_associations(aws, subnets).await?;
+    let takes = subnets.iter().map(|s| {
+        let now = current.remove(s);
+        async move { (s.clone(), take_subnet(aws, rt, s, now).await) }
+    });
+    Ok(join_all(takes).await)
+}
+
+/// Records the associations `taken` made in `outputs`, and returns the
+/// first failure among them.
+fn record_taken(
+    outputs: &mut RouteTableOutputs,
+    taken: Result<Taken, ProviderError>,
+) -> Result<(), ProviderError> {
+    let mut failed = None;
+    for (subnet, result) in taken? {
+        match result {
+            Ok(association) => {
+                outputs.associations.insert(subnet, association);
+            }
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
 impl Resource for RouteTable {
     const KIND: &'static str = "aws.route_table";
     const FORCES_REPLACEMENT: &'static [&'static str] = &["vpc"];
@@ -152,9 +315,17 @@ impl Resource for RouteTable {
     type Outputs = RouteTableOutputs;
 
     fn validate(&self, cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
+        let mut destinations = BTreeSet::new();
         for r in &self.routes {
             if let Err(e) = r.destination.parse() {
                 problems.push(problem("routes", e, None));
+            }
+            if !destinations.insert(&r.destination) {
+                problems.push(problem(
+                    "routes",
+                    format!("{} has more than one route", r.destination),
+                    Some("a route table has one route per destination"),
+                ));
             }
         }
         for s in &self.subnets {
@@ -179,7 +350,7 @@ impl Resource for RouteTable {
         )
         .await?;
         let mut found = Vec::new();
-        for (address, id, t) in items {
+        for (claim, id, t) in items {
             let routes = t
                 .routes()
                 .iter()
@@ -222,21 +393,19 @@ impl Resource for RouteTable {
                     ))
                 })
                 .collect();
-            found.push(Found {
-                address,
-                observed: Observed {
-                    spec: RouteTable {
-                        vpc: Input::Value(VpcId(t.vpc_id().unwrap_or_default().to_string())),
-                        routes,
-                        subnets: associations.keys().cloned().map(Input::Value).collect(),
-                        tags: tags::user(t.tags()),
-                    },
-                    outputs: RouteTableOutputs {
-                        route_table_id: RouteTableId(id),
-                        associations,
-                    },
+            found.push(Found::new(
+                claim,
+                RouteTable {
+                    vpc: Input::Value(VpcId(t.vpc_id().unwrap_or_default().to_string())),
+                    routes,
+                    subnets: associations.keys().cloned().map(Input::Value).collect(),
+                    tags: tags::user(t.tags()),
                 },
-            });
+                RouteTableOutputs {
+                    route_table_id: RouteTableId(id),
+                    associations,
+                },
+            ));
         }
         Ok(found)
     }
@@ -247,6 +416,7 @@ impl Resource for RouteTable {
             .create_route_table()
             .vpc_id(self.vpc.get().map_err(unresolved)?.as_str())
             .tag_specifications(tags::spec(ResourceType::RouteTable, cx, &self.tags))
+            .client_token(cx.client_token())
             .send()
             .await
             .map_err(sdk_error)?;
@@ -259,14 +429,21 @@ impl Resource for RouteTable {
             route_table_id: RouteTableId(id.clone()),
             associations: BTreeMap::new(),
         };
-        cx.created(&outputs);
-        for r in &self.routes {
-            add_route(aws, &id, r).await?;
-        }
-        for s in subnet_ids(&self.subnets)? {
-            let a = associate(aws, &id, &s).await?;
-            outputs.associations.insert(s, a);
-            cx.created(&outputs);
+        cx.created(&outputs).await?;
+        // Routes and associations are independent: they go at once, and
+        // every association made is recorded even if another step failed.
+        let subnets = subnet_ids(&self.subnets)?;
+        let (routes, taken) = futures_util::future::join(
+            try_join_all(self.routes.iter().map(|r| add_route(aws, &id, r))),
+            take_subnets(aws, &id, &subnets),
+        )
+        .await;
+        let taken = record_taken(&mut outputs, taken);
+        if let Err(e) = routes.map(drop).and(taken) {
+            if !outputs.associations.is_empty() {
+                cx.created(&outputs).await?;
+            }
+            return Err(e);
         }
         Ok(outputs)
     }
@@ -279,31 +456,40 @@ impl Resource for RouteTable {
         _cx: &OpCx,
     ) -> Result<RouteTableOutputs, ProviderError> {
         let id = prior.outputs.route_table_id.as_str();
-        let mut outputs = prior.outputs.clone();
-        if changed.iter().any(|c| c == "routes") {
-            for r in prior.spec.routes.difference(&self.routes) {
-                remove_route(aws, id, r).await?;
+        let has = |field: &str| changed.iter().any(|c| c == field);
+        let routes = async {
+            if has("routes") {
+                sync_routes(aws, id, &prior.spec.routes, &self.routes).await?;
             }
-            for r in self.routes.difference(&prior.spec.routes) {
-                add_route(aws, id, r).await?;
+            Ok::<_, ProviderError>(())
+        };
+        let subnets = async {
+            let mut outputs = prior.outputs.clone();
+            if has("subnets") {
+                let want = subnet_ids(&self.subnets)?;
+                let have: BTreeSet<SubnetId> = prior.outputs.associations.keys().cloned().collect();
+                let released: Vec<String> = have
+                    .difference(&want)
+                    .filter_map(|s| outputs.associations.remove(s))
+                    .collect();
+                let added: BTreeSet<SubnetId> = want.difference(&have).cloned().collect();
+                let (gone, taken) = futures_util::future::join(
+                    try_join_all(released.iter().map(|a| disassociate(aws, a))),
+                    take_subnets(aws, id, &added),
+                )
+                .await;
+                gone?;
+                record_taken(&mut outputs, taken)?;
             }
-        }
-        if changed.iter().any(|c| c == "subnets") {
-            let want = subnet_ids(&self.subnets)?;
-            let have: BTreeSet<SubnetId> = prior.outputs.associations.keys().cloned().collect();
-            for s in have.difference(&want) {
-                if let Some(a) = outputs.associations.remove(s) {
-                    disassociate(aws, &a).await?;
-                }
+            Ok(outputs)
+        };
+        let tags = async {
+            if has("tags") {
+                tags::sync(aws.ec2(), id, &prior.spec.tags, &self.tags).await?;
             }
-            for s in want.difference(&have) {
-                let a = associate(aws, id, s).await?;
-                outputs.associations.insert(s.clone(), a);
-            }
-        }
-        if changed.iter().any(|c| c == "tags") {
-            tags::sync(aws.ec2(), id, &prior.spec.tags, &self.tags).await?;
-        }
+            Ok(())
+        };
+        let ((), outputs, ()) = futures_util::future::try_join3(routes, subnets, tags).await?;
         Ok(outputs)
     }
 
@@ -312,9 +498,7 @@ impl Resource for RouteTable {
         aws: &Aws,
         _cx: &OpCx,
     ) -> Result<(), ProviderError> {
-        for a in outputs.associations.values() {
-            disassociate(aws, a).await?;
-        }
+        try_join_all(outputs.associations.values().map(|a| disassociate(aws, a))).await?;
         aws.ec2()
             .delete_route_table()
             .route_table_id(outputs.route_table_id.as_str())

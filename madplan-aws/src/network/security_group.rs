@@ -380,12 +380,12 @@ impl Resource for SecurityGroup {
             describe!(aws.ec2().describe_security_groups()),
         )
         .await?;
-        let mut found = Vec::new();
-        for (address, id, g) in items {
-            found.push(Found {
-                address,
-                observed: Observed {
-                    spec: SecurityGroup {
+        Ok(items
+            .into_iter()
+            .map(|(claim, id, g)| {
+                Found::new(
+                    claim,
+                    SecurityGroup {
                         name: g.group_name().unwrap_or_default().to_string(),
                         description: g.description().unwrap_or_default().to_string(),
                         vpc: Input::Value(VpcId(g.vpc_id().unwrap_or_default().to_string())),
@@ -393,13 +393,12 @@ impl Resource for SecurityGroup {
                         egress: from_permissions(g.ip_permissions_egress()),
                         tags: tags::user(g.tags()),
                     },
-                    outputs: SecurityGroupOutputs {
+                    SecurityGroupOutputs {
                         security_group_id: SecurityGroupId(id),
                     },
-                },
-            });
-        }
-        Ok(found)
+                )
+            })
+            .collect())
     }
 
     async fn create(&self, aws: &Aws, cx: &OpCx) -> Result<SecurityGroupOutputs, ProviderError> {
@@ -420,22 +419,13 @@ impl Resource for SecurityGroup {
         let outputs = SecurityGroupOutputs {
             security_group_id: SecurityGroupId(id.clone()),
         };
-        cx.created(&outputs);
-        reconcile(
-            aws,
-            &id,
-            Direction::Ingress,
-            &BTreeSet::new(),
-            &self.ingress,
-        )
-        .await?;
-        // AWS gives every new group an allow-all egress rule.
-        reconcile(
-            aws,
-            &id,
-            Direction::Egress,
-            &allow_all_egress(),
-            &self.egress,
+        cx.created(&outputs).await?;
+        // The two directions are independent: they go at once. AWS gives
+        // every new group an allow-all egress rule.
+        let (none, default_egress) = (BTreeSet::new(), allow_all_egress());
+        futures_util::future::try_join(
+            reconcile(aws, &id, Direction::Ingress, &none, &self.ingress),
+            reconcile(aws, &id, Direction::Egress, &default_egress, &self.egress),
         )
         .await?;
         Ok(outputs)
@@ -449,22 +439,33 @@ impl Resource for SecurityGroup {
         _cx: &OpCx,
     ) -> Result<SecurityGroupOutputs, ProviderError> {
         let id = prior.outputs.security_group_id.as_str();
-        if changed.iter().any(|c| c == "ingress") {
-            reconcile(
-                aws,
-                id,
-                Direction::Ingress,
-                &prior.spec.ingress,
-                &self.ingress,
-            )
-            .await?;
-        }
-        if changed.iter().any(|c| c == "egress") {
-            reconcile(aws, id, Direction::Egress, &prior.spec.egress, &self.egress).await?;
-        }
-        if changed.iter().any(|c| c == "tags") {
-            tags::sync(aws.ec2(), id, &prior.spec.tags, &self.tags).await?;
-        }
+        let has = |field: &str| changed.iter().any(|c| c == field);
+        let ingress = async {
+            if has("ingress") {
+                reconcile(
+                    aws,
+                    id,
+                    Direction::Ingress,
+                    &prior.spec.ingress,
+                    &self.ingress,
+                )
+                .await?;
+            }
+            Ok::<_, ProviderError>(())
+        };
+        let egress = async {
+            if has("egress") {
+                reconcile(aws, id, Direction::Egress, &prior.spec.egress, &self.egress).await?;
+            }
+            Ok(())
+        };
+        let tags = async {
+            if has("tags") {
+                tags::sync(aws.ec2(), id, &prior.spec.tags, &self.tags).await?;
+            }
+            Ok(())
+        };
+        futures_util::future::try_join3(ingress, egress, tags).await?;
         Ok(prior.outputs.clone())
     }
 

@@ -116,26 +116,25 @@ impl Resource for Subnet {
             describe!(aws.ec2().describe_subnets()),
         )
         .await?;
-        let mut found = Vec::new();
-        for (address, id, s) in items {
-            found.push(Found {
-                address,
-                observed: Observed {
-                    spec: Subnet {
+        Ok(items
+            .into_iter()
+            .map(|(claim, id, s)| {
+                Found::new(
+                    claim,
+                    Subnet {
                         vpc: Input::Value(VpcId(s.vpc_id().unwrap_or_default().to_string())),
                         cidr: Cidr::from(s.cidr_block().unwrap_or_default()),
                         zone: s.availability_zone().unwrap_or_default().to_string(),
                         public: s.map_public_ip_on_launch().unwrap_or(false),
                         tags: tags::user(s.tags()),
                     },
-                    outputs: SubnetOutputs {
+                    SubnetOutputs {
                         subnet_id: SubnetId(id),
                         arn: s.subnet_arn().unwrap_or_default().to_string(),
                     },
-                },
-            });
-        }
-        Ok(found)
+                )
+            })
+            .collect())
     }
 
     async fn create(&self, aws: &Aws, cx: &OpCx) -> Result<SubnetOutputs, ProviderError> {
@@ -159,7 +158,7 @@ impl Resource for Subnet {
             ),
             arn: s.subnet_arn().unwrap_or_default().to_string(),
         };
-        cx.created(&outputs);
+        cx.created(&outputs).await?;
         if self.public {
             set_public(aws, outputs.subnet_id.as_str(), true).await?;
         }
@@ -174,12 +173,19 @@ impl Resource for Subnet {
         _cx: &OpCx,
     ) -> Result<SubnetOutputs, ProviderError> {
         let id = prior.outputs.subnet_id.as_str();
-        if changed.iter().any(|c| c == "public") {
-            set_public(aws, id, self.public).await?;
-        }
-        if changed.iter().any(|c| c == "tags") {
-            tags::sync(aws.ec2(), id, &prior.spec.tags, &self.tags).await?;
-        }
+        let public = async {
+            if changed.iter().any(|c| c == "public") {
+                set_public(aws, id, self.public).await?;
+            }
+            Ok::<_, ProviderError>(())
+        };
+        let tags = async {
+            if changed.iter().any(|c| c == "tags") {
+                tags::sync(aws.ec2(), id, &prior.spec.tags, &self.tags).await?;
+            }
+            Ok(())
+        };
+        futures_util::future::try_join(public, tags).await?;
         Ok(prior.outputs.clone())
     }
 

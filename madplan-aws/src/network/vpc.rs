@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
+use futures_util::{StreamExt, TryStreamExt};
 use madplan_core::{
     Cidr, Found, Observed, OpCx, Problem, ProviderError, RefreshCx, Resource, ValidateCx, problem,
 };
@@ -12,6 +13,10 @@ use typed_builder::TypedBuilder;
 use super::{VpcId, describe, find_all, missing};
 use crate::error::sdk_error;
 use crate::{Aws, tags};
+
+/// How many VPCs a refresh reads the DNS attributes of at once (two
+/// requests each), so that an account with many VPCs is not throttled.
+const VPC_READS_AT_ONCE: usize = 10;
 
 /// A VPC.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TypedBuilder)]
@@ -116,26 +121,30 @@ impl Resource for Vpc {
             describe!(aws.ec2().describe_vpcs()),
         )
         .await?;
-        let mut found = Vec::new();
-        for (address, id, v) in items {
-            // DescribeVpcs does not return the DNS attributes: AWS has no
-            // batch call for them.
-            let dns_support = read_attr(aws, &id, VpcAttributeName::EnableDnsSupport).await?;
-            let dns_hostnames = read_attr(aws, &id, VpcAttributeName::EnableDnsHostnames).await?;
-            found.push(Found {
-                address,
-                observed: Observed {
-                    spec: Vpc {
-                        cidr: Cidr::from(v.cidr_block().unwrap_or_default()),
-                        dns_support,
-                        dns_hostnames,
-                        tags: tags::user(v.tags()),
-                    },
-                    outputs: VpcOutputs { vpc_id: VpcId(id) },
+        // DescribeVpcs does not return the DNS attributes and AWS has no
+        // batch call for them: both of a VPC are read at once, and VPCs
+        // concurrently with each other (a bounded number at a time).
+        let reads = items.into_iter().map(|(claim, id, v)| async move {
+            let (dns_support, dns_hostnames) = futures_util::future::try_join(
+                read_attr(aws, &id, VpcAttributeName::EnableDnsSupport),
+                read_attr(aws, &id, VpcAttributeName::EnableDnsHostnames),
+            )
+            .await?;
+            Ok::<_, ProviderError>(Found::new(
+                claim,
+                Vpc {
+                    cidr: Cidr::from(v.cidr_block().unwrap_or_default()),
+                    dns_support,
+                    dns_hostnames,
+                    tags: tags::user(v.tags()),
                 },
-            });
-        }
-        Ok(found)
+                VpcOutputs { vpc_id: VpcId(id) },
+            ))
+        });
+        futures_util::stream::iter(reads)
+            .buffered(VPC_READS_AT_ONCE)
+            .try_collect()
+            .await
     }
 
     async fn create(&self, aws: &Aws, cx: &OpCx) -> Result<VpcOutputs, ProviderError> {
@@ -155,7 +164,7 @@ impl Resource for Vpc {
         let outputs = VpcOutputs {
             vpc_id: VpcId(id.clone()),
         };
-        cx.created(&outputs);
+        cx.created(&outputs).await?;
         // New VPCs have DNS support on and host names off.
         if !self.dns_support {
             set_attr(aws, &id, VpcAttributeName::EnableDnsSupport, false).await?;
@@ -174,26 +183,33 @@ impl Resource for Vpc {
         _cx: &OpCx,
     ) -> Result<VpcOutputs, ProviderError> {
         let id = prior.outputs.vpc_id.as_str();
-        // Support must be on before host names can be, and host names off
-        // before support can go.
-        if changed.iter().any(|c| c == "dns_support") && self.dns_support {
-            set_attr(aws, id, VpcAttributeName::EnableDnsSupport, true).await?;
-        }
-        if changed.iter().any(|c| c == "dns_hostnames") {
-            set_attr(
-                aws,
-                id,
-                VpcAttributeName::EnableDnsHostnames,
-                self.dns_hostnames,
-            )
-            .await?;
-        }
-        if changed.iter().any(|c| c == "dns_support") && !self.dns_support {
-            set_attr(aws, id, VpcAttributeName::EnableDnsSupport, false).await?;
-        }
-        if changed.iter().any(|c| c == "tags") {
-            tags::sync(aws.ec2(), id, &prior.spec.tags, &self.tags).await?;
-        }
+        let dns = async {
+            // Support must be on before host names can be, and host names
+            // off before support can go: these go one after the other.
+            if changed.iter().any(|c| c == "dns_support") && self.dns_support {
+                set_attr(aws, id, VpcAttributeName::EnableDnsSupport, true).await?;
+            }
+            if changed.iter().any(|c| c == "dns_hostnames") {
+                set_attr(
+                    aws,
+                    id,
+                    VpcAttributeName::EnableDnsHostnames,
+                    self.dns_hostnames,
+                )
+                .await?;
+            }
+            if changed.iter().any(|c| c == "dns_support") && !self.dns_support {
+                set_attr(aws, id, VpcAttributeName::EnableDnsSupport, false).await?;
+            }
+            Ok::<_, ProviderError>(())
+        };
+        let tags = async {
+            if changed.iter().any(|c| c == "tags") {
+                tags::sync(aws.ec2(), id, &prior.spec.tags, &self.tags).await?;
+            }
+            Ok(())
+        };
+        futures_util::future::try_join(dns, tags).await?;
         Ok(prior.outputs.clone())
     }
 
