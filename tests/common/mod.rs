@@ -1,5 +1,6 @@
 //! Helpers shared by the end-to-end tests: a moto endpoint, unique
-//! environment names, and running the command line in-process.
+//! environment names, running the command line in-process, and the engine
+//! on a local state file.
 
 #![allow(dead_code)]
 
@@ -7,11 +8,12 @@ use std::path::Path;
 
 use aws_config::BehaviorVersion;
 use aws_sdk_ec2::config::{Credentials, Region};
-use madplan::Environment;
 use madplan::aws::Aws;
 use madplan::aws::network::VpcId;
 use madplan::aws::network::blueprint::{TwoTier, TwoTierSpec, two_tier};
 use madplan::cli::{Captured, Console, execute};
+use madplan::core::{ApplyReport, Engine, LocalStateStore, Plan};
+use madplan::{Environment, Error};
 
 /// The moto server the test command started.
 pub fn moto_url() -> String {
@@ -69,6 +71,32 @@ pub async fn run(
     ];
     argv.extend(args.iter().map(|s| s.to_string()));
     (execute(env, argv, &console).await, captured)
+}
+
+/// The engine for `env` with its state in the file `state`.
+pub fn engine(env: Environment, state: &Path) -> Engine<LocalStateStore> {
+    Engine::new(env, LocalStateStore::new(state))
+}
+
+/// Plans `env` against the state at `state`.
+pub async fn plan(env: Environment, state: &Path) -> Result<Plan, Error> {
+    engine(env, state).plan().await
+}
+
+/// Plans and applies `env` with its state at `state`, as `apply
+/// --auto-approve` does.
+pub async fn apply(env: Environment, state: &Path) -> Result<ApplyReport, Error> {
+    let engine = engine(env, state);
+    let plan = engine.plan().await?;
+    engine.apply(&plan).await
+}
+
+/// Destroys everything the state at `state` holds, as `destroy
+/// --auto-approve` does.
+pub async fn destroy(env: Environment, state: &Path) -> Result<ApplyReport, Error> {
+    let engine = engine(env, state);
+    let plan = engine.plan_destroy().await?;
+    engine.apply(&plan).await
 }
 
 /// A two-tier network over `zones` availability zones.
