@@ -1,6 +1,7 @@
 //! AWS resources for madplan, on the official `aws-sdk-*` crates.
 //!
-//! [`Aws`] is the provider: it holds the SDK clients, configured from the
+//! [`Aws`] is the provider: it holds the SDK clients (one per service, all
+//! counting their requests in one place), configured from the
 //! standard AWS chain (`AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`, ...),
 //! so it works against AWS and against a local emulator alike. The
 //! [`network`] module holds the VPC slice: VPCs, subnets, internet gateways,
@@ -28,6 +29,16 @@ pub use error::sdk_error;
 #[derive(Clone, Debug)]
 pub struct Aws {
     ec2: aws_sdk_ec2::Client,
+    autoscaling: aws_sdk_autoscaling::Client,
+    elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
+    iam: aws_sdk_iam::Client,
+    acm: aws_sdk_acm::Client,
+    ssm: aws_sdk_ssm::Client,
+    wafv2: aws_sdk_wafv2::Client,
+    sns: aws_sdk_sns::Client,
+    elasticache: aws_sdk_elasticache::Client,
     calls: CallCounter,
     concurrency: usize,
 }
@@ -43,11 +54,62 @@ impl Aws {
     /// Clients built from an SDK configuration.
     pub fn from_conf(conf: &aws_config::SdkConfig) -> Self {
         let calls = CallCounter::default();
-        let ec2_conf = aws_sdk_ec2::config::Builder::from(conf)
-            .interceptor(calls.clone())
-            .build();
         Self {
-            ec2: aws_sdk_ec2::Client::from_conf(ec2_conf),
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            autoscaling: aws_sdk_autoscaling::Client::from_conf(
+                aws_sdk_autoscaling::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(
+                aws_sdk_elasticloadbalancingv2::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
+                aws_sdk_cloudwatchlogs::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            acm: aws_sdk_acm::Client::from_conf(
+                aws_sdk_acm::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            ssm: aws_sdk_ssm::Client::from_conf(
+                aws_sdk_ssm::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            wafv2: aws_sdk_wafv2::Client::from_conf(
+                aws_sdk_wafv2::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            sns: aws_sdk_sns::Client::from_conf(
+                aws_sdk_sns::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            elasticache: aws_sdk_elasticache::Client::from_conf(
+                aws_sdk_elasticache::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
             calls,
             concurrency: 8,
         }
@@ -63,6 +125,56 @@ impl Aws {
     /// The EC2 client.
     pub fn ec2(&self) -> &aws_sdk_ec2::Client {
         &self.ec2
+    }
+
+    /// The Auto Scaling client (groups and scaling policies).
+    pub fn autoscaling(&self) -> &aws_sdk_autoscaling::Client {
+        &self.autoscaling
+    }
+
+    /// The Elastic Load Balancing v2 client (load balancers, target groups, listeners).
+    pub fn elbv2(&self) -> &aws_sdk_elasticloadbalancingv2::Client {
+        &self.elbv2
+    }
+
+    /// The CloudWatch client (alarms).
+    pub fn cloudwatch(&self) -> &aws_sdk_cloudwatch::Client {
+        &self.cloudwatch
+    }
+
+    /// The CloudWatch Logs client (log groups).
+    pub fn logs(&self) -> &aws_sdk_cloudwatchlogs::Client {
+        &self.logs
+    }
+
+    /// The IAM client (roles, policies, instance profiles).
+    pub fn iam(&self) -> &aws_sdk_iam::Client {
+        &self.iam
+    }
+
+    /// The Certificate Manager client (certificates).
+    pub fn acm(&self) -> &aws_sdk_acm::Client {
+        &self.acm
+    }
+
+    /// The Systems Manager client (public parameters (AMI ids)).
+    pub fn ssm(&self) -> &aws_sdk_ssm::Client {
+        &self.ssm
+    }
+
+    /// The WAFv2 client (web ACLs).
+    pub fn wafv2(&self) -> &aws_sdk_wafv2::Client {
+        &self.wafv2
+    }
+
+    /// The SNS client (alert topics).
+    pub fn sns(&self) -> &aws_sdk_sns::Client {
+        &self.sns
+    }
+
+    /// The ElastiCache client (Redis).
+    pub fn elasticache(&self) -> &aws_sdk_elasticache::Client {
+        &self.elasticache
     }
 
     /// How many HTTP requests each API operation has sent so far (retries
