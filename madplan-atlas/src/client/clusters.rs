@@ -488,6 +488,30 @@ impl Client {
         .await
     }
 
+    /// Changes only the fields given (the cluster's JSON names): what is
+    /// left out stays as it is. Replication specs given are checked as
+    /// [`Cluster::check`] does before sending.
+    pub async fn patch_cluster(
+        &self,
+        group: &str,
+        name: &str,
+        fields: serde_json::Value,
+    ) -> Result<Cluster, Error> {
+        if fields.get("replicationSpecs").is_some() {
+            let mut c: Cluster = serde_json::from_value(fields.clone())
+                .map_err(|e| Error::invalid(format!("cluster {name}"), e.to_string()))?;
+            c.name = name.to_string();
+            c.check()?;
+        }
+        self.fetch(
+            Method::PATCH,
+            &Self::cluster_path(group, name),
+            Some(fields),
+            media::CLUSTER_WRITE,
+        )
+        .await
+    }
+
     /// Starts deleting the cluster `name`.
     pub async fn delete_cluster(&self, group: &str, name: &str) -> Result<(), Error> {
         self.call::<serde_json::Value>(

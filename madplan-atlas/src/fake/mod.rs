@@ -83,6 +83,8 @@ pub(crate) struct ClusterRec {
     /// Seconds since the epoch when it was made.
     pub created: u64,
     pub snapshots: Vec<String>,
+    /// The connection strings it gets once it is first `IDLE`.
+    pub connection: Value,
 }
 
 pub(crate) struct RestoreRec {
@@ -314,6 +316,7 @@ impl FakeAtlas {
                 since: Instant::now(),
                 created: now_secs(),
                 snapshots: Vec::new(),
+                connection: Value::Null,
             },
         );
     }

@@ -74,6 +74,9 @@ fn settle(rec: &mut ClusterRec, transition: Duration) -> bool {
         }
     }
     rec.body["stateName"] = json!(rec.state);
+    if rec.state == "IDLE" && !rec.connection.is_null() && rec.body["connectionStrings"].is_null() {
+        rec.body["connectionStrings"] = rec.connection.clone();
+    }
     true
 }
 
@@ -526,7 +529,7 @@ fn clusters(
             c["mongoDBMajorVersion"] = json!(major);
             c["mongoDBVersion"] = json!(format!("{major}.4"));
             let host = format!("{name}.{}.mongodb.net", &id[18..]);
-            c["connectionStrings"] = json!({
+            let connection = json!({
                 "standard": format!("mongodb://{name}-shard-00-00.{}.mongodb.net:27017/?ssl=true", &id[18..]),
                 "standardSrv": format!("mongodb+srv://{host}"),
             });
@@ -560,6 +563,7 @@ fn clusters(
                     since: Instant::now(),
                     created: now_secs(),
                     snapshots: Vec::new(),
+                    connection,
                 },
             );
             ok(StatusCode::CREATED, c, media)
