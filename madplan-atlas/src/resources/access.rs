@@ -4,6 +4,10 @@
 //! other madplan states made. An entry added by hand shows as drift and
 //! the next apply removes it.
 //!
+//! Entries already in the project without a marker when the list is
+//! created stay until a plan shows them as drift: nothing is removed that
+//! a plan did not show.
+//!
 //! Each entry carries madplan's marker in its comment
 //! (`[madplan ENV/NAME LINEAGE8] note`), since entries have no tags.
 
@@ -16,7 +20,7 @@ use madplan_core::{
 };
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::{Atlas, ProjectId, known};
+use super::{Atlas, IntoCidr, IntoText, ProjectId, known};
 use crate::client::access::{AccessEntry, Source};
 
 /// Atlas's longest entry comment.
@@ -49,9 +53,9 @@ pub struct AccessListEntry {
 
 impl AccessListEntry {
     /// A block of addresses.
-    pub fn cidr(block: impl IntoInput<Cidr>) -> Self {
+    pub fn cidr(block: impl IntoCidr) -> Self {
         Self {
-            source: AccessSource::Cidr(block.into_input()),
+            source: AccessSource::Cidr(block.into_cidr()),
             note: None,
         }
     }
@@ -66,9 +70,9 @@ impl AccessListEntry {
     }
 
     /// An AWS security group.
-    pub fn security_group(id: impl IntoInput<String>) -> Self {
+    pub fn security_group(id: impl IntoText) -> Self {
         Self {
-            source: AccessSource::SecurityGroup(id.into_input()),
+            source: AccessSource::SecurityGroup(id.into_text()),
             note: None,
         }
     }
@@ -259,10 +263,17 @@ async fn list(atlas: &Atlas, group: &str) -> Result<Option<Listed>, ProviderErro
 
 impl AccessList {
     /// Brings the project's list to this one: adds (or re-marks) every
-    /// entry, removes the unmarked ones and this list's own that are no
-    /// longer declared. Other states' entries are never touched; an entry
-    /// of theirs with a value this list wants is a conflict.
-    async fn converge(&self, atlas: &Atlas, cx: &OpCx) -> Result<AccessListOutputs, ProviderError> {
+    /// entry, removes this list's own that are no longer declared, and the
+    /// unmarked ones among `seen` (what the plan showed: nothing is removed
+    /// that the plan did not show). Other states' entries are never
+    /// touched; an entry of theirs with a value this list wants is a
+    /// conflict.
+    async fn converge(
+        &self,
+        atlas: &Atlas,
+        cx: &OpCx,
+        seen: &[AccessListEntry],
+    ) -> Result<AccessListOutputs, ProviderError> {
         let group = known(&self.project)?.0.clone();
         let mine = marker_of(cx);
         let listed = list(atlas, &group).await?.ok_or_else(|| {
@@ -307,9 +318,13 @@ impl AccessList {
             atlas.client().add_access(&group, &wanted).await?;
         }
         let keep = |s: &Source| wanted.iter().any(|w| w.value() == s.value());
+        let shown = |s: &Source| {
+            seen.iter()
+                .any(|e| e.api_source().is_ok_and(|x| x.value() == s.value()))
+        };
         for (marker, source) in &listed.sources {
             let stale = match marker {
-                None => true,
+                None => shown(source),
                 Some(m) => *m == mine,
             };
             if stale && !keep(source) {
@@ -477,18 +492,20 @@ impl Resource for AccessList {
         Ok(found)
     }
 
+    /// Adds the entries; entries already there without a marker stay
+    /// until a plan shows them as drift.
     async fn create(&self, atlas: &Atlas, cx: &OpCx) -> Result<AccessListOutputs, ProviderError> {
-        self.converge(atlas, cx).await
+        self.converge(atlas, cx, &[]).await
     }
 
     async fn update(
         &self,
-        _prior: &Observed<Self>,
+        prior: &Observed<Self>,
         _changed: &[String],
         atlas: &Atlas,
         cx: &OpCx,
     ) -> Result<AccessListOutputs, ProviderError> {
-        self.converge(atlas, cx).await
+        self.converge(atlas, cx, &prior.spec.entries).await
     }
 
     async fn delete(
