@@ -1150,3 +1150,47 @@ async fn refused_fields_rate_limits_and_lost_delete_answers() {
     );
     no_violations(&fake);
 }
+
+#[tokio::test]
+async fn a_server_that_accepts_but_never_answers_fails_at_the_total_timeout() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            open.push(s);
+        }
+    });
+    let atlas = Client::new(
+        Credentials::ApiKey {
+            public_key: "k".into(),
+            private_key: SecretString::from("p-0000000000"),
+        },
+        &format!("http://{addr}"),
+    )
+    .unwrap()
+    .with_timeouts(madplan_core::rest::Timeouts {
+        connect: Duration::from_secs(5),
+        total: Duration::from_millis(200),
+    })
+    .unwrap()
+    .with_retry(RetryPolicy {
+        max_retries: 1,
+        ..fast()
+    });
+    let started = Instant::now();
+    let err = atlas
+        .access_list("0123456789abcdef01234567")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Http(HttpError::Transport { .. })),
+        "{err}"
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    held.abort();
+}
