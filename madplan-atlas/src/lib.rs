@@ -8,6 +8,12 @@
 //! clusters (with waiting for `IDLE`), backup schedules, point-in-time
 //! restores, the IP access list and database users.
 //!
+//! [`resources`] is Atlas as madplan resources on the engine: the
+//! [`Atlas`] provider, projects (made, or found by name), clusters with
+//! auto-scaling owned by Atlas, backup schedules, the IP access list,
+//! database users with secret passwords, auditing and the Datadog
+//! integration.
+//!
 //! With the `test-util` feature, [`fake`] serves an in-memory Atlas on
 //! 127.0.0.1 that checks every request against the official OpenAPI
 //! document.
@@ -16,6 +22,8 @@ pub mod client;
 pub mod error;
 #[cfg(feature = "test-util")]
 pub mod fake;
+pub mod resources;
 
 pub use client::{Client, Credentials, RetryPolicy};
 pub use error::Error;
+pub use resources::Atlas;

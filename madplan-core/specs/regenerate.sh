@@ -9,7 +9,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 trim() { python3 "$here/trim.py" "$@"; }
 
 trim "$src/atlas-transformed.yaml" \
-  '^/api/atlas/v2/groups(/byName/\{groupName\}|/\{groupId\}(/accessList(/\{entryValue\}(/status)?)?|/clusters(/\{clusterName\}(/status|/backup/(schedule|restoreJobs(/\{restoreJobId\})?))?)?|/databaseUsers(/\{databaseName\}/\{username\}|/\{username\}/certs)?)?)?$' \
+  '^/api/atlas/v2/(orgs/\{orgId\}/groups|groups(/byName/\{groupName\}|/\{groupId\}(/accessList(/\{entryValue\}(/status)?)?|/auditLog|/integrations(/\{integrationType\})?|/settings|/clusters(/\{clusterName\}(/status|/backup/(schedule|restoreJobs(/\{restoreJobId\})?))?)?|/databaseUsers(/\{databaseName\}/\{username\}|/\{username\}/certs)?)?)?)$' \
   "$here/atlas-trim.json"
 
 trim "$src/cf-2023-08-04.yaml" \

@@ -3,7 +3,7 @@
 //! bodies); these are the versions `atlas-transformed.yaml` (2026-08-18)
 //! gives for each operation.
 
-/// Projects: find by name, create, list (`2023-01-01`).
+/// Projects: find by name, list, create, change, delete (`2023-01-01`).
 pub const PROJECTS: &str = "application/vnd.atlas.2023-01-01+json";
 /// Cluster create and update (`2024-10-23`).
 pub const CLUSTER_WRITE: &str = "application/vnd.atlas.2024-10-23+json";
@@ -19,3 +19,9 @@ pub const RESTORE_JOBS: &str = "application/vnd.atlas.2023-01-01+json";
 pub const ACCESS_LIST: &str = "application/vnd.atlas.2023-01-01+json";
 /// Database users (`2023-01-01`).
 pub const DATABASE_USERS: &str = "application/vnd.atlas.2023-01-01+json";
+/// Project settings (`2023-01-01`).
+pub const GROUP_SETTINGS: &str = "application/vnd.atlas.2023-01-01+json";
+/// Database auditing (`2023-01-01`).
+pub const AUDIT_LOG: &str = "application/vnd.atlas.2023-01-01+json";
+/// Third-party integrations (`2023-01-01`).
+pub const INTEGRATIONS: &str = "application/vnd.atlas.2023-01-01+json";

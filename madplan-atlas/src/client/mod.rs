@@ -2,6 +2,7 @@
 //! in one place; one file per API area.
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,14 +14,19 @@ use serde::de::DeserializeOwned;
 
 use madplan_core::retry::{Attempt, with_retries};
 
-use crate::error::{ApiError, Error};
+use crate::error::{ApiError, Error, RateLimit};
 
 pub mod access;
+pub mod auditing;
 pub mod backup;
 pub mod clusters;
+pub mod integrations;
 pub mod media;
+pub mod open;
 pub mod projects;
 pub mod users;
+
+pub use open::api_path;
 
 /// Atlas's API.
 pub const DEFAULT_BASE_URL: &str = "https://cloud.mongodb.com";
@@ -112,6 +118,7 @@ pub struct Client {
     credentials: Arc<Credentials>,
     token: Arc<tokio::sync::Mutex<Option<Token>>>,
     challenge: Arc<Mutex<Option<WwwAuthenticateHeader>>>,
+    rate_limit: Arc<Mutex<Option<RateLimit>>>,
     retry: RetryPolicy,
     /// A token is renewed this long before it expires.
     renew_before: Duration,
@@ -160,9 +167,17 @@ impl Client {
             credentials: Arc::new(credentials),
             token: Arc::default(),
             challenge: Arc::default(),
+            rate_limit: Arc::default(),
             retry: RetryPolicy::default(),
             renew_before: Duration::from_secs(60),
         })
+    }
+
+    /// Uses `timeouts` (to connect, and for a whole request) instead of the
+    /// defaults (10 s and 60 s).
+    pub fn with_timeouts(mut self, timeouts: madplan_core::rest::Timeouts) -> Result<Self, Error> {
+        self.http = madplan_core::rest::http_client(timeouts)?;
+        Ok(self)
     }
 
     /// Retries as `retry` says.
@@ -224,21 +239,22 @@ impl Client {
         Ok(value)
     }
 
-    /// The `Authorization` header for a request, if one can be made now.
+    /// The `Authorization` header for a request, if one can be made now,
+    /// and the digest nonce it answers (API keys).
     async fn authorization(
         &self,
         method: &Method,
         uri: &str,
         body: &[u8],
         renew: bool,
-    ) -> Result<Option<String>, Error> {
+    ) -> Result<(Option<String>, Option<String>), Error> {
         match self.credentials.as_ref() {
             Credentials::ServiceAccount {
                 client_id,
                 client_secret,
             } => {
                 let t = self.bearer(client_id, client_secret, renew).await?;
-                Ok(Some(format!("Bearer {}", t.expose_secret())))
+                Ok((Some(format!("Bearer {}", t.expose_secret())), None))
             }
             Credentials::ApiKey {
                 public_key,
@@ -246,7 +262,7 @@ impl Client {
             } => {
                 let mut challenge = self.challenge.lock().unwrap_or_else(|e| e.into_inner());
                 let Some(c) = challenge.as_mut() else {
-                    return Ok(None);
+                    return Ok((None, None));
                 };
                 let context = AuthContext::new_with_method(
                     public_key.as_str(),
@@ -255,15 +271,24 @@ impl Client {
                     (!body.is_empty()).then_some(body),
                     HttpMethod(method.as_str().to_string().into()),
                 );
-                c.respond(&context)
-                    .map(|h| Some(h.to_header_string()))
-                    .map_err(|e| Error::Auth(format!("cannot answer the digest challenge: {e}")))
+                // `respond` counts `nc` up under the lock, so calls made at
+                // once never send the same count for one nonce.
+                let header = c
+                    .respond(&context)
+                    .map_err(|e| Error::Auth(format!("cannot answer the digest challenge: {e}")))?;
+                Ok((Some(header.to_header_string()), Some(c.nonce.clone())))
             }
         }
     }
 
+    /// What the client saw of Atlas's rate limit on its last answer.
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        *self.rate_limit.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Sends a request with `media` as its version, retrying what may be
-    /// retried, and decodes the answer (`None` for an empty one).
+    /// retried, and decodes the answer (`None` for an empty one). `path`
+    /// is already percent-encoded (see [`open::api_path`]).
     pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -280,22 +305,28 @@ impl Client {
         let bytes = body
             .map(|b| serde_json::to_vec(&b).unwrap_or_default())
             .unwrap_or_default();
+        let tries = AtomicUsize::new(0);
         match with_retries(
             &self.retry,
             "atlas",
-            || self.attempt::<T>(method.clone(), &url, path, &bytes, media),
+            || {
+                let n = tries.fetch_add(1, Ordering::SeqCst);
+                self.attempt::<T>(method.clone(), &url, path, &bytes, media, n)
+            },
             |_, _| {},
         )
         .await
         {
             Ok(v) => Ok(v),
             Err(f) => match f.last.error {
-                Error::Api { status, .. } if f.last.retry && (status == 429 || status == 503) => {
+                Error::Api { status, body, .. } if f.last.retry && unavailable(status) => {
                     Err(Error::Unavailable {
                         method: method.to_string(),
                         path: path.to_string(),
                         status,
                         attempts: f.attempts,
+                        rate_limit: self.rate_limit(),
+                        body,
                     })
                 }
                 other => Err(other),
@@ -310,19 +341,21 @@ impl Client {
         path: &str,
         body: &[u8],
         media: &'static str,
+        n: usize,
     ) -> Result<Option<T>, Attempt<Error>> {
         let fatal = Attempt::fatal;
         let uri = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_string(),
         };
-        let idempotent = method != Method::POST;
+        let idempotent = madplan_core::rest::idempotent(&method);
         let mut renew = false;
         let mut resp = None;
-        // At most two rounds: the second answers a fresh digest challenge or
-        // uses a renewed token.
-        for _ in 0..2 {
-            let auth = self
+        // At most three rounds: the first may meet a digest challenge (or
+        // an expired token), the second answers it, the third answers a
+        // nonce that expired in between.
+        for round in 0..3 {
+            let (auth, nonce) = self
                 .authorization(&method, &uri, body, renew)
                 .await
                 .map_err(fatal)?;
@@ -348,6 +381,12 @@ impl Client {
                     });
                 }
             };
+            if let Some(limit) = RateLimit::from_headers(r.headers()) {
+                if limit.remaining == Some(0) {
+                    tracing::warn!(%limit, "Atlas's rate limit is used up for this window");
+                }
+                *self.rate_limit.lock().unwrap_or_else(|e| e.into_inner()) = Some(limit);
+            }
             if r.status() == StatusCode::UNAUTHORIZED {
                 match self.credentials.as_ref() {
                     Credentials::ApiKey { .. } => {
@@ -357,21 +396,27 @@ impl Client {
                             .and_then(|v| v.to_str().ok())
                             .filter(|v| v.starts_with("Digest"))
                             .and_then(|v| WwwAuthenticateHeader::parse(v).ok());
-                        let mut c = self.challenge.lock().unwrap_or_else(|e| e.into_inner());
-                        let had = c.is_some();
-                        match fresh {
-                            // A first challenge, or a stale nonce: answer it once.
-                            Some(f) if !had || f.stale => {
-                                *c = Some(f);
-                                continue;
-                            }
-                            _ => {
-                                *c = None;
-                                return Err(fatal(Error::Auth(
-                                    "Atlas refused the API key; check MONGODB_ATLAS_PUBLIC_KEY and _PRIVATE_KEY".into(),
-                                )));
-                            }
+                        let Some(fresh) = fresh else {
+                            return Err(fatal(refused_key()));
+                        };
+                        // The nonce we answered was answered with itself and
+                        // no `stale`: the key is wrong. Any other nonce (a
+                        // first challenge, one another call fetched, one
+                        // that expired) is answered once more.
+                        if nonce.as_deref() == Some(fresh.nonce.as_str()) && !fresh.stale {
+                            return Err(fatal(refused_key()));
                         }
+                        if round == 2 {
+                            return Err(fatal(Error::Auth(
+                                "Atlas kept sending new digest challenges".into(),
+                            )));
+                        }
+                        let mut c = self.challenge.lock().unwrap_or_else(|e| e.into_inner());
+                        // Keep the count of a nonce other calls already use.
+                        if c.as_ref().map(|c| c.nonce.as_str()) != Some(fresh.nonce.as_str()) {
+                            *c = Some(fresh);
+                        }
+                        continue;
                     }
                     Credentials::ServiceAccount { .. } if !renew => {
                         renew = true;
@@ -394,11 +439,21 @@ impl Client {
         };
         let status = resp.status();
         let wait = madplan_core::rest::retry_after(resp.headers());
+        let request_id = resp
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let bytes = resp.bytes().await.map_err(|e| Attempt {
             error: Error::transport(method.to_string(), path.to_string(), e),
             retry: idempotent,
             wait: None,
         })?;
+        if status == StatusCode::NOT_FOUND && method == Method::DELETE && n > 0 {
+            // An earlier attempt of this delete may have gone through
+            // before its answer was lost: gone is what was asked for.
+            return Ok(None);
+        }
         if !status.is_success() {
             let body: ApiError = serde_json::from_slice(&bytes).unwrap_or_else(|_| ApiError {
                 error: status.as_u16(),
@@ -410,16 +465,17 @@ impl Client {
                 detail: Some(String::from_utf8_lossy(&bytes).into_owned()),
                 ..ApiError::default()
             });
-            // 429 was not processed; a 503 may have been, so only calls that
-            // can safely repeat are retried on it.
+            // 429 was not processed; a 5xx may have been, so only calls
+            // that can safely repeat are retried on it.
             let retry = status == StatusCode::TOO_MANY_REQUESTS
-                || (status == StatusCode::SERVICE_UNAVAILABLE && idempotent);
+                || (idempotent && unavailable(status.as_u16()));
             return Err(Attempt {
                 error: Error::Api {
                     status: status.as_u16(),
                     method: method.to_string(),
                     path: path.to_string(),
                     body,
+                    request_id,
                 },
                 retry,
                 wait,
@@ -428,13 +484,16 @@ impl Client {
         if bytes.is_empty() {
             return Ok(None);
         }
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            fatal(Error::decode(
-                method.to_string(),
-                path.to_string(),
-                format!("{e}"),
-            ))
-        })
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(&mut de)
+            .map(Some)
+            .map_err(|e| {
+                fatal(Error::decode(
+                    method.to_string(),
+                    path.to_string(),
+                    format!("at {}: {}", e.path(), e.inner()),
+                ))
+            })
     }
 
     /// A call whose answer must carry a body.
@@ -458,14 +517,25 @@ impl Client {
         path: &str,
         media: &'static str,
     ) -> Result<Vec<T>, Error> {
+        self.all_with(path, &[], media).await
+    }
+
+    /// Every item of a paginated list, with extra query parameters.
+    pub(crate) async fn all_with<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        extra: &[(&str, String)],
+        media: &'static str,
+    ) -> Result<Vec<T>, Error> {
         let mut seen = 0usize;
         madplan_core::rest::all_pages(
             MAX_PAGES,
             |n| {
-                let query = [
+                let mut query = vec![
                     ("pageNum", (n + 1).to_string()),
                     ("itemsPerPage", PER_PAGE.to_string()),
                 ];
+                query.extend(extra.iter().cloned());
                 async move {
                     let p: Page<T> = self
                         .call(Method::GET, path, &query, None, media)
@@ -493,4 +563,13 @@ impl Client {
         )
         .await
     }
+}
+
+/// Statuses that say "not now": throttled, or the service unavailable.
+fn unavailable(status: u16) -> bool {
+    matches!(status, 429 | 500 | 502 | 503 | 504)
+}
+
+fn refused_key() -> Error {
+    Error::Auth("Atlas refused the API key; check MONGODB_ATLAS_PUBLIC_KEY and _PRIVATE_KEY".into())
 }
