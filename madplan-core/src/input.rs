@@ -152,6 +152,18 @@ impl<T: Clone> IntoInput<T> for &Input<T> {
     }
 }
 
+impl IntoInput<String> for &str {
+    fn into_input(self) -> Input<String> {
+        Input::Value(self.to_string())
+    }
+}
+
+impl IntoInput<crate::net::Cidr> for &str {
+    fn into_input(self) -> Input<crate::net::Cidr> {
+        Input::Value(crate::net::Cidr::from(self))
+    }
+}
+
 impl<T> From<T> for Input<T> {
     fn from(v: T) -> Self {
         Input::Value(v)
