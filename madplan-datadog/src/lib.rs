@@ -14,6 +14,9 @@ pub mod client;
 pub mod error;
 #[cfg(feature = "test-util")]
 pub mod fake;
+pub mod resources;
+pub mod stack;
 
 pub use client::{Client, ClientConfig, RateLimitInfo, RetryPolicy, Site};
 pub use error::Error;
+pub use resources::Datadog;

@@ -188,7 +188,8 @@ impl Message {
 }
 
 /// How values are aggregated over the evaluation window.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Aggregation {
     /// Average.
     Avg,
@@ -200,8 +201,32 @@ pub enum Aggregation {
     Max,
 }
 
+impl Aggregation {
+    /// The aggregation as a query writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Aggregation::Avg => "avg",
+            Aggregation::Sum => "sum",
+            Aggregation::Min => "min",
+            Aggregation::Max => "max",
+        }
+    }
+
+    /// The aggregation a query's `text` names.
+    pub fn from_text(text: &str) -> Option<Self> {
+        Some(match text {
+            "avg" => Aggregation::Avg,
+            "sum" => Aggregation::Sum,
+            "min" => Aggregation::Min,
+            "max" => Aggregation::Max,
+            _ => return None,
+        })
+    }
+}
+
 /// How the value is compared with the thresholds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Comparator {
     /// Alert above.
     Above,
@@ -214,6 +239,17 @@ pub enum Comparator {
 }
 
 impl Comparator {
+    /// The comparison a query's `symbol` writes.
+    pub fn from_symbol(symbol: &str) -> Option<Self> {
+        Some(match symbol {
+            ">" => Comparator::Above,
+            ">=" => Comparator::AboveOrEqual,
+            "<" => Comparator::Below,
+            "<=" => Comparator::BelowOrEqual,
+            _ => return None,
+        })
+    }
+
     /// The comparison as a query writes it.
     pub fn symbol(self) -> &'static str {
         match self {
@@ -266,13 +302,7 @@ impl MetricQuery {
         } else {
             format!("last_{}m", self.window_minutes)
         };
-        let agg = match self.aggregation {
-            Aggregation::Avg => "avg",
-            Aggregation::Sum => "sum",
-            Aggregation::Min => "min",
-            Aggregation::Max => "max",
-        };
-        Ok(format!("{agg}({window})"))
+        Ok(format!("{}({window})", self.aggregation.as_str()))
     }
 }
 

@@ -33,7 +33,8 @@ open_enum! {
 }
 
 /// What an HTTP test checks.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum HttpAssertion {
     /// The status code is this.
     StatusCodeIs(u16),
@@ -55,7 +56,8 @@ pub enum HttpAssertion {
 }
 
 /// What an SSL test checks.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SslAssertion {
     /// The certificate expires in more than this many days.
     CertificateExpiresInMoreThanDays(u32),
@@ -66,7 +68,8 @@ pub enum SslAssertion {
 }
 
 /// What the test probes.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Check {
     /// An HTTP request.
     Http {
