@@ -932,3 +932,111 @@ async fn a_server_that_never_answers_is_given_up_on_after_the_total_timeout() {
     );
     held.abort();
 }
+
+/// A server that answers every request with the official spec's own
+/// example of its operation's success answer (as a mock built from the
+/// spec does): the client must decode each and every paging loop must end.
+async fn examples_server() -> madplan_core::testkit::LocalServer {
+    use axum::http::Uri;
+    let dir = madplan_core::testkit::specs_dir();
+    let mut examples: Vec<(String, Vec<String>, u16, serde_json::Value)> = Vec::new();
+    for file in ["dd-trim.json", "dd-v2-trim.json"] {
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap();
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                for (status, answer) in op["responses"].as_object().into_iter().flatten() {
+                    let Ok(code) = status.parse::<u16>() else { continue };
+                    if !(200..300).contains(&code) {
+                        continue;
+                    }
+                    let example = answer
+                        .pointer("/content/application~1json/examples/default/value")
+                        .cloned()
+                        .unwrap_or(serde_json::Value::Null);
+                    examples.push((
+                        method.to_uppercase(),
+                        path.trim_matches('/').split('/').map(str::to_string).collect(),
+                        code,
+                        example,
+                    ));
+                }
+            }
+        }
+    }
+    let examples = std::sync::Arc::new(examples);
+    let app = axum::Router::new().fallback(move |method: axum::http::Method, uri: Uri| {
+        let examples = examples.clone();
+        async move {
+            let path: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
+            let fits = |segments: &Vec<String>| {
+                segments.len() == path.len()
+                    && segments
+                        .iter()
+                        .zip(&path)
+                        .all(|(s, p)| s.starts_with('{') || s == p)
+            };
+            let best = examples
+                .iter()
+                .filter(|(m, s, _, _)| *m == method.as_str() && fits(s))
+                .max_by_key(|(_, s, _, _)| s.iter().filter(|x| !x.starts_with('{')).count());
+            match best {
+                Some((_, _, code, v)) if !v.is_null() => (
+                    axum::http::StatusCode::from_u16(*code).unwrap(),
+                    axum::Json(v.clone()),
+                )
+                    .into_response(),
+                Some((_, _, code, _)) => axum::http::StatusCode::from_u16(*code)
+                    .unwrap()
+                    .into_response(),
+                None => axum::http::StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+    });
+    madplan_core::testkit::LocalServer::start(app).await
+}
+
+use axum::response::IntoResponse;
+
+async fn within<T>(f: impl std::future::Future<Output = T>) -> Result<T, tokio::time::error::Elapsed> {
+    tokio::time::timeout(Duration::from_secs(10), f).await
+}
+
+#[tokio::test]
+async fn the_specs_own_example_answers_decode_and_paging_ends() {
+    let server = examples_server().await;
+    let dd = Client::new(
+        ClientConfig::new(
+            SecretString::from(API_KEY),
+            SecretString::from(APP_KEY),
+            Site::Us1,
+        )
+        .with_base_url(server.url()),
+    )
+    .unwrap();
+    assert!(dd.validate().await.unwrap());
+    // The search example always says `page: 0`: the client's own counter
+    // ends the paging.
+    let found = within(dd.monitors_tagged("env:prod")).await.unwrap().unwrap();
+    assert_eq!(found[0].id, 123);
+    within(dd.monitors_with_tags("env:prod")).await.unwrap().unwrap();
+    dd.monitor(123).await.unwrap();
+    // The SLO examples: a metric SLO without its query is kept, not refused.
+    let slo = dd.slo("abc-123").await.unwrap();
+    assert_eq!(slo.name, "Custom Metric SLO");
+    within(dd.slos_tagged("env:prod")).await.unwrap().unwrap();
+    let d = dd.dashboard("abc-123-def").await.unwrap();
+    assert_eq!(d.widgets.len(), 1);
+    within(dd.dashboards()).await.unwrap().unwrap();
+    dd.api_test("abc-def-123").await.unwrap();
+    // The list's example test has no options.
+    let tests = within(dd.api_tests()).await.unwrap().unwrap();
+    assert_eq!(tests[0].public_id.as_deref(), Some("abc-def-123"));
+    dd.pagerduty_service("test-service").await.unwrap();
+    dd.slack_channels("main").await.unwrap();
+    dd.set_test_paused("abc-def-123", true).await.unwrap();
+    dd.delete_monitor(123).await.unwrap();
+    dd.delete_slo("abc-123").await.unwrap();
+    dd.delete_dashboard("abc-123-def").await.unwrap();
+    dd.delete_pagerduty_service("test-service").await.unwrap();
+}

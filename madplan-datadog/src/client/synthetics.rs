@@ -424,8 +424,12 @@ impl<'de> Deserialize<'de> for ApiTest {
         let locations: Vec<String> = serde_json::from_value(take("locations")).unwrap_or_default();
         let paused = take("status").as_str() == Some("paused");
         let subtype = text(take("subtype"));
-        let options: TestOptions = serde_json::from_value(take("options"))
-            .map_err(|e| D::Error::custom(format!("options: {e}")))?;
+        let options: TestOptions = match take("options") {
+            // The list may leave options out.
+            Value::Null => TestOptions::default(),
+            o => serde_json::from_value(o)
+                .map_err(|e| D::Error::custom(format!("options: {e}")))?,
+        };
         let mut config = match take("config") {
             Value::Object(c) => c,
             _ => Map::new(),
