@@ -946,7 +946,9 @@ async fn examples_server() -> madplan_core::testkit::LocalServer {
         for (path, ops) in doc["paths"].as_object().unwrap() {
             for (method, op) in ops.as_object().unwrap() {
                 for (status, answer) in op["responses"].as_object().into_iter().flatten() {
-                    let Ok(code) = status.parse::<u16>() else { continue };
+                    let Ok(code) = status.parse::<u16>() else {
+                        continue;
+                    };
                     if !(200..300).contains(&code) {
                         continue;
                     }
@@ -956,7 +958,10 @@ async fn examples_server() -> madplan_core::testkit::LocalServer {
                         .unwrap_or(serde_json::Value::Null);
                     examples.push((
                         method.to_uppercase(),
-                        path.trim_matches('/').split('/').map(str::to_string).collect(),
+                        path.trim_matches('/')
+                            .split('/')
+                            .map(str::to_string)
+                            .collect(),
                         code,
                         example,
                     ));
@@ -998,7 +1003,9 @@ async fn examples_server() -> madplan_core::testkit::LocalServer {
 
 use axum::response::IntoResponse;
 
-async fn within<T>(f: impl std::future::Future<Output = T>) -> Result<T, tokio::time::error::Elapsed> {
+async fn within<T>(
+    f: impl std::future::Future<Output = T>,
+) -> Result<T, tokio::time::error::Elapsed> {
     tokio::time::timeout(Duration::from_secs(10), f).await
 }
 
@@ -1017,9 +1024,15 @@ async fn the_specs_own_example_answers_decode_and_paging_ends() {
     assert!(dd.validate().await.unwrap());
     // The search example always says `page: 0`: the client's own counter
     // ends the paging.
-    let found = within(dd.monitors_tagged("env:prod")).await.unwrap().unwrap();
+    let found = within(dd.monitors_tagged("env:prod"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found[0].id, 123);
-    within(dd.monitors_with_tags("env:prod")).await.unwrap().unwrap();
+    within(dd.monitors_with_tags("env:prod"))
+        .await
+        .unwrap()
+        .unwrap();
     dd.monitor(123).await.unwrap();
     // The SLO examples: a metric SLO without its query is kept, not refused.
     let slo = dd.slo("abc-123").await.unwrap();

@@ -225,8 +225,14 @@ async fn the_stack_applies_then_plans_clean() {
             .clone();
     assert_eq!(outputs["datadog_external_id"], Some(external));
 
+    let before = fake.requests().len();
     let plan = e.plan().await.unwrap();
     assert!(!plan.has_changes(), "{}", plan.render());
+    // A no-op plan of the whole Datadog side: one list per kind, one read
+    // of the dashboard and of the PagerDuty service.
+    let mut asked: Vec<String> = fake.requests()[before..].to_vec();
+    asked.sort();
+    assert_eq!(asked.len(), 8, "{asked:#?}");
     // The PagerDuty key is in neither state nor plan.
     let state = std::fs::read_to_string(dir.path().join("state.json")).unwrap();
     assert!(!state.contains(PD_KEY) && !plan.to_json().contains(PD_KEY));
@@ -680,8 +686,15 @@ async fn datadogs_rate_limits_are_respected_under_the_burst_of_an_apply() {
     let dir = tempfile::tempdir().unwrap();
     let started = std::time::Instant::now();
     apply(stack(&fake).0, &dir).await;
-    // 12 monitor creates, 4 per second: at least 2 periods waited.
+    // 12 monitor creates, 4 per second: at least 2 periods waited, and
+    // the client held back instead of collecting 429s (at most one per
+    // operation in flight, before the first answer told it the limit).
     assert!(started.elapsed() >= Duration::from_secs(2));
+    assert!(
+        fake.throttled() <= 4,
+        "{} requests refused",
+        fake.throttled()
+    );
     assert_eq!(
         by_tag(&fake, Collection::Monitors, "madplan:production").len(),
         14

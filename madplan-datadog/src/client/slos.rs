@@ -196,18 +196,18 @@ impl SloKind {
                 .collect(),
         };
         match kind {
-            "metric" => match o.get("query").map(|q| SloQuery::deserialize(q)) {
+            "metric" => match o.get("query").map(SloQuery::deserialize) {
                 Some(Ok(query)) => SloKind::Metric { query },
                 _ => other(),
             },
             "monitor" => {
                 let ids = o
                     .get("monitor_ids")
-                    .map(|v| Vec::<i64>::deserialize(v))
+                    .map(Vec::<i64>::deserialize)
                     .unwrap_or(Ok(Vec::new()));
                 let groups = o
                     .get("groups")
-                    .map(|v| Vec::<String>::deserialize(v))
+                    .map(Vec::<String>::deserialize)
                     .unwrap_or(Ok(Vec::new()));
                 match (ids, groups) {
                     (Ok(monitor_ids), Ok(groups)) => SloKind::Monitor {

@@ -427,8 +427,9 @@ impl<'de> Deserialize<'de> for ApiTest {
         let options: TestOptions = match take("options") {
             // The list may leave options out.
             Value::Null => TestOptions::default(),
-            o => serde_json::from_value(o)
-                .map_err(|e| D::Error::custom(format!("options: {e}")))?,
+            o => {
+                serde_json::from_value(o).map_err(|e| D::Error::custom(format!("options: {e}")))?
+            }
         };
         let mut config = match take("config") {
             Value::Object(c) => c,

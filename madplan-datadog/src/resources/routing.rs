@@ -111,6 +111,27 @@ pub enum Notify {
 
 /// The channels an environment routes to, from which each monitor's
 /// [`Notify`] is made for its severity.
+///
+/// Routes take the handles of channels declared as resources:
+///
+/// ```
+/// # use madplan_core::Environment;
+/// # use madplan_datadog::resources::{PagerDutyService, Routes, Severity, SlackChannel};
+/// # let mut env = Environment::new("production");
+/// # let key = env.secret("pd", "v1", "k".to_string().into());
+/// let pd = env.add("oncall", PagerDutyService::new("madplan-production", key));
+/// let slack = env.add("alerts", SlackChannel::new("madplan", "#madplan-alerts"));
+/// let routes = Routes::new().page(&pd).slack(&slack);
+/// let warning = routes.notify(Severity::Warning); // never pages
+/// ```
+///
+/// A handle cannot be written by hand, so a monitor cannot notify a
+/// channel the environment does not declare:
+///
+/// ```compile_fail
+/// # use madplan_datadog::resources::{Routes, SlackHandle};
+/// let routes = Routes::new().slack(SlackHandle("@slack-anywhere".into()));
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct Routes {
     pagerduty: Vec<Input<PagerDutyHandle>>,

@@ -17,7 +17,6 @@ use super::{
     Datadog, all_tags, check_tags, deleted, environment_tag, found, marks, provider_error,
     unresolved, user_tags,
 };
-use crate::client::Extra;
 use crate::client::slos::{
     SliceComparator, Slo as Wire, SloKind, SloQuery, SloThreshold, TimeSlice, Timeframe,
 };
@@ -235,7 +234,7 @@ impl Slo {
     }
 
     fn wire(&self, cx: &OpCx, live: Option<Wire>) -> Result<Wire, ProviderError> {
-        let extra = live.map(|l| l.extra).unwrap_or_else(Extra::new);
+        let extra = live.map(|l| l.extra).unwrap_or_default();
         Ok(Wire {
             id: None,
             name: self.name.clone(),
