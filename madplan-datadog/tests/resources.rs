@@ -680,6 +680,67 @@ async fn a_monitor_cannot_route_to_an_undeclared_channel() {
 }
 
 #[tokio::test]
+async fn a_renamed_channel_is_made_first_and_monitors_move_to_it_in_place() {
+    let fake = fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    apply(stack(&fake).0, &dir).await;
+    let ids_before: Vec<Value> = by_tag(&fake, Collection::Monitors, "madplan:production")
+        .iter()
+        .map(|m| m["id"].clone())
+        .collect();
+    let renamed = || {
+        let mut env = environment(&fake, "production");
+        let mut s = settings(&mut env, "v1");
+        s.slack_channel = "#madplan-oncall".into();
+        add_monitoring(&mut env, &s);
+        env
+    };
+    let e = engine(renamed(), &dir);
+    let plan = e.plan().await.unwrap();
+    let s = plan.summary();
+    assert_eq!(
+        (s.replace, s.delete, s.create),
+        (1, 0, 0),
+        "{}",
+        plan.render()
+    );
+    assert_eq!(
+        plan.change("datadog.slack_channel.alerts")
+            .unwrap()
+            .replacement,
+        Some(madplan_core::Replacement::CreateBeforeDestroy)
+    );
+    // 12 monitors and 2 tests route to it: updated in place, not replaced.
+    assert_eq!(s.update, 14, "{}", plan.render());
+    e.apply(&plan).await.unwrap();
+    let ids_after: Vec<Value> = by_tag(&fake, Collection::Monitors, "madplan:production")
+        .iter()
+        .map(|m| m["id"].clone())
+        .collect();
+    assert_eq!(
+        ids_before, ids_after,
+        "the monitors kept their ids and history"
+    );
+    let cpu = find(&fake, Collection::Monitors, "datadog.monitor.cpu");
+    assert!(
+        cpu["message"]
+            .as_str()
+            .unwrap()
+            .contains("@slack-madplan-madplan-oncall")
+    );
+    assert!(!cpu["message"].as_str().unwrap().contains("madplan-alerts"));
+    let channels: Vec<Value> = fake
+        .slack_channels("madplan")
+        .iter()
+        .map(|c| c["name"].clone())
+        .collect();
+    assert_eq!(channels, [json!("#madplan-oncall")]);
+    let plan = engine(renamed(), &dir).plan().await.unwrap();
+    assert!(!plan.has_changes(), "{}", plan.render());
+    no_violations(&fake);
+}
+
+#[tokio::test]
 async fn datadogs_rate_limits_are_respected_under_the_burst_of_an_apply() {
     let fake = fake().await;
     fake.rate_limit(4, Duration::from_secs(1));

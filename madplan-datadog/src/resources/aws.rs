@@ -17,8 +17,8 @@
 use std::collections::BTreeSet;
 
 use madplan_core::{
-    Found, Input, Observed, OpCx, Problem, ProviderError, Ref, RefreshCx, Resource, ValidateCx,
-    problem,
+    Found, Input, Observed, OpCx, Problem, ProviderError, Ref, RefreshCx, Replacement, Resource,
+    ValidateCx, problem,
 };
 use serde::{Deserialize, Serialize};
 
@@ -111,6 +111,11 @@ pub fn external_id(integration: &Ref<AwsIntegration>) -> Input<String> {
 impl Resource for AwsIntegration {
     const KIND: &'static str = "datadog.aws_integration";
     const FORCES_REPLACEMENT: &'static [&'static str] = &["account_id", "partition"];
+    /// Another account never collides with the old one: the new one is
+    /// added (and its role trusted) before the old one goes.
+    const REPLACEMENT: Replacement = Replacement::CreateBeforeDestroy;
+    /// A role trusting the external id does not hold the integration.
+    const HELD_BY_DEPENDENTS: bool = false;
     type Provider = Datadog;
     type Outputs = AwsIntegrationOutputs;
 

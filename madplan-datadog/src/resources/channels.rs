@@ -10,7 +10,8 @@
 use std::collections::BTreeSet;
 
 use madplan_core::{
-    Found, Observed, OpCx, Problem, ProviderError, RefreshCx, Resource, Secret, ValidateCx, problem,
+    Found, Observed, OpCx, Problem, ProviderError, RefreshCx, Replacement, Resource, Secret,
+    ValidateCx, problem,
 };
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +66,12 @@ fn handle_name_problems(name: &str, field: &str, problems: &mut Vec<Problem>) {
 impl Resource for PagerDutyService {
     const KIND: &'static str = "datadog.pagerduty_service";
     const FORCES_REPLACEMENT: &'static [&'static str] = &["service_name"];
+    /// A new name never collides with the old one: the new service exists
+    /// before monitors move to it, and the old one goes last.
+    const REPLACEMENT: Replacement = Replacement::CreateBeforeDestroy;
+    /// A message naming a handle does not keep Datadog from removing it:
+    /// monitors are updated in place, never replaced with it.
+    const HELD_BY_DEPENDENTS: bool = false;
     const WRITE_ONLY: &'static [&'static str] = &["service_key"];
     type Provider = Datadog;
     type Outputs = PagerDutyOutputs;
@@ -244,6 +251,11 @@ impl SlackOutputs {
 impl Resource for SlackChannel {
     const KIND: &'static str = "datadog.slack_channel";
     const FORCES_REPLACEMENT: &'static [&'static str] = &["account", "channel"];
+    /// As for PagerDuty services: the new channel first, monitors moved in
+    /// place, the old channel last.
+    const REPLACEMENT: Replacement = Replacement::CreateBeforeDestroy;
+    /// Monitors naming the channel do not hold it.
+    const HELD_BY_DEPENDENTS: bool = false;
     type Provider = Datadog;
     type Outputs = SlackOutputs;
 
