@@ -475,6 +475,7 @@ impl Client {
         };
         let status = resp.status();
         let limit = RateLimitInfo::from_headers(resp.headers());
+        let retry_after = madplan_core::rest::retry_after(resp.headers());
         if let Some(l) = &limit {
             self.record_limit(path, l);
         }
@@ -492,11 +493,14 @@ impl Client {
         };
         if status == StatusCode::TOO_MANY_REQUESTS {
             // Rejected, not processed: safe to repeat once the period resets.
-            let reset = limit.as_ref().and_then(|l| l.reset).unwrap_or(1);
-            return Err(Attempt::again(
-                api_error(),
-                Some(Duration::from_secs(reset)),
-            ));
+            // The rate limit's reset, else a `Retry-After`, else a second.
+            let wait = limit
+                .as_ref()
+                .and_then(|l| l.reset)
+                .map(Duration::from_secs)
+                .or(retry_after)
+                .unwrap_or(Duration::from_secs(1));
+            return Err(Attempt::again(api_error(), Some(wait)));
         }
         if kind == Kind::Delete && status == StatusCode::NOT_FOUND && attempt > 1 {
             tracing::debug!(
