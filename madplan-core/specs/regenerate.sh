@@ -17,5 +17,9 @@ trim "$src/cf-2023-08-04.yaml" \
   "$here/cf-trim.json" --prefer-scheme api_token
 
 trim "$src/dd-v1.yaml" \
-  '^/api/v1/(validate|monitor(/search|/\{monitor_id\})?|dashboard(/\{dashboard_id\})?|slo(/\{slo_id\})?|synthetics/tests/(api(/\{public_id\})?|delete|\{public_id\}))$' \
+  '^/api/v1/(validate|monitor(/search|/\{monitor_id\})?|dashboard(/\{dashboard_id\})?|slo(/\{slo_id\})?|synthetics/tests(/(api(/\{public_id\})?|delete|\{public_id\}(/status)?))?|integration/(pagerduty/configuration/services(/\{service_name\})?|slack/configuration/accounts/\{account_name\}/channels(/\{channel_name\})?))$' \
   "$here/dd-trim.json"
+
+trim "$src/dd-v2-2026-04.yaml" \
+  '^/api/v2/integration/aws/accounts(/\{aws_account_config_id\})?$' \
+  "$here/dd-v2-trim.json"

@@ -1,14 +1,25 @@
 //! An in-memory Datadog on 127.0.0.1 for tests and demos.
 //!
-//! It serves the monitor, dashboard, SLO, synthetics and validate endpoints
-//! the client uses, checks both keys, answers with Datadog's error shapes and
-//! rate-limit headers, can be told to answer 429 or 5xx for the next
-//! requests, and checks every request against the official OpenAPI document
-//! (`madplan-core/specs/dd-trim.json`): a violation is recorded and answered with
-//! HTTP 400, so the calling test fails.
+//! It serves the endpoints the client uses (monitors, dashboards, SLOs,
+//! synthetic tests, the PagerDuty and Slack integrations, and the v2 AWS
+//! integration), checks both keys, answers with Datadog's error shapes, and
+//! behaves like the real API where madplan depends on it: `PUT` on a monitor
+//! merges into it, every widget gets its own id, the server fills in its
+//! defaults (`include_tags`, ...), a synthetic test makes its own monitor,
+//! and each rate limit (by API area) counts requests per period and answers
+//! 429 with `X-RateLimit-*` headers once spent.
+//!
+//! Every request is checked against the official OpenAPI document
+//! (`madplan-core/specs/dd-trim.json`, `dd-v2-trim.json` for v2): a
+//! violation is recorded and answered with HTTP 400, so the calling test
+//! fails. Every answer the fake gives is checked too (status documented,
+//! body fits the schema), so a model that could not decode a real answer
+//! fails a test instead of passing against a lenient fake.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -17,8 +28,51 @@ use axum::response::{IntoResponse, Response};
 use madplan_core::testkit::{Ledger, LocalServer, SpecCheck};
 use serde_json::{Value, json};
 
-/// The requests each rate limit allows per period, as the fake reports it.
+/// The requests each rate limit allows per period unless told otherwise.
 const LIMIT: u64 = 1000;
+/// Its period.
+const PERIOD: Duration = Duration::from_secs(10);
+
+fn v1_spec() -> Arc<SpecCheck> {
+    static SPEC: OnceLock<Arc<SpecCheck>> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        Arc::new(SpecCheck::load("dd-trim.json", nullable).unwrap_or_else(|e| panic!("{e}")))
+    })
+    .clone()
+}
+
+fn v2_spec() -> Arc<SpecCheck> {
+    static SPEC: OnceLock<Arc<SpecCheck>> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        Arc::new(SpecCheck::load("dd-v2-trim.json", nullable).unwrap_or_else(|e| panic!("{e}")))
+    })
+    .clone()
+}
+
+/// OpenAPI 3.0's `nullable: true` as JSON Schema says it (the check
+/// compiles schemas as JSON Schema, which does not know `nullable`): the
+/// type also admits `null`, and so does an enum. Datadog marks the fields
+/// a `PUT` clears with `null` this way (`renotify_interval`, `priority`,
+/// `warning` thresholds...).
+fn nullable(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if o.get("nullable") == Some(&Value::Bool(true)) {
+                if let Some(Value::String(t)) = o.get("type").cloned() {
+                    o.insert("type".into(), json!([t, "null"]));
+                }
+                if let Some(Value::Array(e)) = o.get_mut("enum")
+                    && !e.contains(&Value::Null)
+                {
+                    e.push(Value::Null);
+                }
+            }
+            o.values_mut().for_each(nullable);
+        }
+        Value::Array(a) => a.iter_mut().for_each(nullable),
+        _ => {}
+    }
+}
 
 #[derive(Default)]
 struct World {
@@ -28,6 +82,9 @@ struct World {
     dashboards: BTreeMap<String, Value>,
     slos: BTreeMap<String, Value>,
     tests: BTreeMap<String, Value>,
+    pagerduty: BTreeMap<String, String>,
+    slack: BTreeMap<String, Vec<Value>>,
+    aws: BTreeMap<String, Value>,
     next: u64,
 }
 
@@ -48,10 +105,21 @@ impl World {
     }
 }
 
+/// A rate limit's current period.
+struct Period {
+    started: Instant,
+    count: u64,
+}
+
 struct Shared {
     world: Mutex<World>,
-    spec: SpecCheck,
     ledger: Ledger,
+    limit: Mutex<(u64, Duration)>,
+    periods: Mutex<HashMap<String, Period>>,
+    throttled: AtomicUsize,
+    frozen_page: AtomicBool,
+    /// Requests to carry out whose answer is then lost (a 502).
+    lose: AtomicUsize,
 }
 
 /// A running fake Datadog. Dropping it stops the server.
@@ -60,10 +128,26 @@ pub struct FakeDatadog {
     shared: Arc<Shared>,
 }
 
+/// Which collection of the fake's world.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Collection {
+    /// Monitors, by id.
+    Monitors,
+    /// Dashboards, by id.
+    Dashboards,
+    /// SLOs, by id.
+    Slos,
+    /// Synthetic tests, by public id.
+    Tests,
+    /// AWS accounts (v2), by config id.
+    AwsAccounts,
+}
+
 impl FakeDatadog {
     /// Starts a fake that accepts these keys.
     pub async fn start(api_key: &str, app_key: &str) -> Self {
-        let spec = SpecCheck::load("dd-trim.json", |_| {}).unwrap_or_else(|e| panic!("{e}"));
+        // Load both documents before the first request needs them.
+        let _ = (v1_spec(), v2_spec());
         let world = World {
             api_key: api_key.to_string(),
             app_key: app_key.to_string(),
@@ -71,8 +155,12 @@ impl FakeDatadog {
         };
         let shared = Arc::new(Shared {
             world: Mutex::new(world),
-            spec,
             ledger: Ledger::default(),
+            limit: Mutex::new((LIMIT, PERIOD)),
+            periods: Mutex::default(),
+            throttled: AtomicUsize::new(0),
+            frozen_page: AtomicBool::new(false),
+            lose: AtomicUsize::new(0),
         });
         let app = axum::Router::new()
             .fallback(handle)
@@ -92,7 +180,51 @@ impl FakeDatadog {
         self.shared.ledger.fail_next(n, status, Some(reset));
     }
 
-    /// Every spec violation seen so far.
+    /// Carries out the next `n` requests, then answers each with a 502 as
+    /// if the answer had been lost on the way back.
+    pub fn lose_next_answers(&self, n: usize) {
+        self.shared.lose.store(n, Ordering::SeqCst);
+    }
+
+    /// Forgets the failures still queued by [`FakeDatadog::fail_next`].
+    pub fn clear_failures(&self) {
+        // Bounded: the queue only shrinks here.
+        while self.shared.ledger.next_failure().is_some() {}
+    }
+
+    /// Each rate limit allows `limit` requests per `period` from now on.
+    pub fn rate_limit(&self, limit: u64, period: Duration) {
+        *self.shared.limit.lock().unwrap_or_else(|e| e.into_inner()) = (limit, period);
+        self.shared
+            .periods
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// How many requests were answered 429 because a rate limit was spent.
+    pub fn throttled(&self) -> usize {
+        self.shared.throttled.load(Ordering::SeqCst)
+    }
+
+    /// Makes monitor search answer `page: 0` whatever page was asked for
+    /// (the echo does not move), as a mock built from the spec's examples
+    /// does.
+    pub fn freeze_search_page(&self) {
+        self.shared.frozen_page.store(true, Ordering::SeqCst);
+    }
+
+    /// Connects a Slack account (done in the Datadog UI, not through the
+    /// API), so channels can be added to it.
+    pub fn add_slack_account(&self, account: &str) {
+        self.world().slack.entry(account.to_string()).or_default();
+    }
+
+    fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        self.shared.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every spec violation seen so far, in requests and in answers.
     pub fn violations(&self) -> Vec<String> {
         self.shared.ledger.violations()
     }
@@ -101,28 +233,86 @@ impl FakeDatadog {
     pub fn requests(&self) -> Vec<String> {
         self.shared.ledger.requests()
     }
-}
 
-fn with_limits(mut r: Response, remaining: u64, reset: u64, name: &str) -> Response {
-    let h = r.headers_mut();
-    h.insert("x-ratelimit-limit", HeaderValue::from(LIMIT));
-    h.insert("x-ratelimit-period", HeaderValue::from(10u64));
-    h.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
-    h.insert("x-ratelimit-reset", HeaderValue::from(reset));
-    if let Ok(v) = HeaderValue::from_str(name) {
-        h.insert("x-ratelimit-name", v);
+    /// Every object of a collection, as the API would answer it.
+    pub fn objects(&self, c: Collection) -> Vec<Value> {
+        let w = self.world();
+        match c {
+            Collection::Monitors => w.monitors.values().cloned().collect(),
+            Collection::Dashboards => w.dashboards.values().cloned().collect(),
+            Collection::Slos => w.slos.values().cloned().collect(),
+            Collection::Tests => w.tests.values().cloned().collect(),
+            Collection::AwsAccounts => w.aws.values().cloned().collect(),
+        }
     }
-    r
+
+    /// Changes an object behind the API's back (as the UI would), by its
+    /// id; returns whether it exists.
+    pub fn edit(&self, c: Collection, id: &str, f: impl FnOnce(&mut Value)) -> bool {
+        let mut w = self.world();
+        let found = match c {
+            Collection::Monitors => id.parse().ok().and_then(|i: i64| w.monitors.get_mut(&i)),
+            Collection::Dashboards => w.dashboards.get_mut(id),
+            Collection::Slos => w.slos.get_mut(id),
+            Collection::Tests => w.tests.get_mut(id),
+            Collection::AwsAccounts => w.aws.get_mut(id),
+        };
+        found.map(f).is_some()
+    }
+
+    /// The PagerDuty services configured, by name.
+    pub fn pagerduty_services(&self) -> Vec<String> {
+        self.world().pagerduty.keys().cloned().collect()
+    }
+
+    /// The channels of a Slack account, as answered.
+    pub fn slack_channels(&self, account: &str) -> Vec<Value> {
+        self.world().slack.get(account).cloned().unwrap_or_default()
+    }
 }
 
-fn ok(v: Value) -> Response {
-    (StatusCode::OK, axum::Json(v)).into_response()
+fn errors(status: StatusCode, messages: &[&str]) -> (StatusCode, Option<Value>) {
+    (status, Some(json!({ "errors": messages })))
 }
 
-fn errors(status: StatusCode, messages: &[&str]) -> Response {
-    (status, axum::Json(json!({"errors": messages}))).into_response()
+fn ok(v: Value) -> (StatusCode, Option<Value>) {
+    (StatusCode::OK, Some(v))
 }
 
+fn not_found(what: &str) -> (StatusCode, Option<Value>) {
+    errors(StatusCode::NOT_FOUND, &[&format!("{what} not found")])
+}
+
+const NOW: &str = "2026-11-25T10:00:00.000000+00:00";
+
+/// Merges `patch` into `target` as Datadog's monitor `PUT` does: objects
+/// merge key by key, anything else (null included) replaces.
+fn merge(target: &mut Value, patch: Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                match t.get_mut(&k) {
+                    Some(existing) if existing.is_object() && v.is_object() => merge(existing, v),
+                    _ => {
+                        t.insert(k, v);
+                    }
+                }
+            }
+        }
+        (t, p) => *t = p,
+    }
+}
+
+/// Fills `key` of `o` with `v` when absent.
+fn default(o: &mut Value, key: &str, v: Value) {
+    if o.get(key).is_none_or(Value::is_null)
+        && let Some(m) = o.as_object_mut()
+    {
+        m.insert(key.to_string(), v);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn handle(
     State(shared): State<Arc<Shared>>,
     method: Method,
@@ -132,46 +322,85 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let path: Vec<&str> = uri.path().split('/').filter(|s| !s.is_empty()).collect();
+    let spec = if path.get(1) == Some(&"v2") {
+        v2_spec()
+    } else {
+        v1_spec()
+    };
     let header = |name: &str| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let violations = shared
-        .spec
-        .check(method.as_str(), &path, &query, &header, &body);
-    let mut w = shared.world.lock().unwrap_or_else(|e| e.into_inner());
-    let seen = shared
+    let violations = spec.check(method.as_str(), &path, &query, &header, &body);
+    shared
         .ledger
         .record_request(format!("{method} {}", uri.path()));
     let name = path.get(2).copied().unwrap_or("api").to_string();
-    let remaining = LIMIT.saturating_sub(seen as u64);
+    let answer = |status: StatusCode, body: Option<Value>, limits: (u64, u64)| {
+        let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let wrong = spec.check_answer(
+            method.as_str(),
+            &path,
+            status.as_u16(),
+            "application/json",
+            &bytes,
+        );
+        shared.ledger.record_violations(
+            wrong
+                .into_iter()
+                .map(|w| format!("the fake's answer: {w}"))
+                .collect(),
+        );
+        let mut r = if bytes.is_empty() {
+            status.into_response()
+        } else {
+            (
+                status,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                bytes,
+            )
+                .into_response()
+        };
+        let (limit, period) = *shared.limit.lock().unwrap_or_else(|e| e.into_inner());
+        let h = r.headers_mut();
+        h.insert("x-ratelimit-limit", HeaderValue::from(limit));
+        h.insert("x-ratelimit-period", HeaderValue::from(period.as_secs()));
+        h.insert("x-ratelimit-remaining", HeaderValue::from(limits.0));
+        h.insert("x-ratelimit-reset", HeaderValue::from(limits.1));
+        if let Ok(v) = HeaderValue::from_str(&name) {
+            h.insert("x-ratelimit-name", v);
+        }
+        r
+    };
     if let Some(text) = shared.ledger.record_violations(violations) {
         let text = format!("request breaks the OpenAPI spec: {text}");
-        return errors(StatusCode::BAD_REQUEST, &[&text]);
+        let (s, b) = errors(StatusCode::BAD_REQUEST, &[&text]);
+        return answer(s, b, (LIMIT, 1));
     }
+    let (remaining, reset, spent) = count(&shared, &name);
+    if spent {
+        shared.throttled.fetch_add(1, Ordering::SeqCst);
+        let (s, b) = errors(StatusCode::TOO_MANY_REQUESTS, &["Rate limit exceeded"]);
+        return answer(s, b, (0, reset));
+    }
+    let mut w = shared.world.lock().unwrap_or_else(|e| e.into_inner());
     let api_ok = header("dd-api-key").as_deref() == Some(w.api_key.as_str());
     let app_ok = header("dd-application-key").as_deref() == Some(w.app_key.as_str());
     let validate = path == ["api", "v1", "validate"];
     if !api_ok || (!validate && !app_ok) {
-        return errors(StatusCode::FORBIDDEN, &["Forbidden"]);
+        let (s, b) = errors(StatusCode::FORBIDDEN, &["Forbidden"]);
+        return answer(s, b, (remaining, reset));
     }
-    if let Some((status, reset)) = shared.ledger.next_failure() {
-        let reset = reset.unwrap_or(1);
+    if let Some((status, wait)) = shared.ledger.next_failure() {
         let code = StatusCode::from_u16(status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
-        let r = errors(
-            code,
-            &[if status == 429 {
-                "Rate limit exceeded"
-            } else {
-                "Internal Server Error"
-            }],
-        );
         return if status == 429 {
-            with_limits(r, 0, reset, &name)
+            let (s, b) = errors(code, &["Rate limit exceeded"]);
+            answer(s, b, (0, wait.unwrap_or(1)))
         } else {
-            r
+            // Datadog's 5xx pages are not its JSON; answered empty.
+            answer(code, None, (remaining, reset))
         };
     }
     let body: Value = if body.is_empty() {
@@ -179,8 +408,50 @@ async fn handle(
     } else {
         serde_json::from_slice(&body).unwrap_or(Value::Null)
     };
-    let r = route(&mut w, &method, &path, &query, body);
-    with_limits(r, remaining, 10, &name)
+    let frozen = shared.frozen_page.load(Ordering::SeqCst);
+    let (status, out) = route(&mut w, &method, &path, &query, body, frozen);
+    let lost = shared
+        .lose
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if lost {
+        return answer(StatusCode::BAD_GATEWAY, None, (remaining, reset));
+    }
+    answer(status, out, (remaining, reset))
+}
+
+/// Counts a request against its rate limit: what remains, the seconds
+/// until the period ends, and whether the limit was already spent.
+fn count(shared: &Shared, name: &str) -> (u64, u64, bool) {
+    let (limit, period) = *shared.limit.lock().unwrap_or_else(|e| e.into_inner());
+    let mut periods = shared.periods.lock().unwrap_or_else(|e| e.into_inner());
+    let now = Instant::now();
+    let p = periods.entry(name.to_string()).or_insert(Period {
+        started: now,
+        count: 0,
+    });
+    if now.duration_since(p.started) >= period {
+        *p = Period {
+            started: now,
+            count: 0,
+        };
+    }
+    let left = period.saturating_sub(now.duration_since(p.started));
+    // Whole seconds, rounded up, so a client that waits them is past it.
+    let reset = left.as_millis().div_ceil(1000).max(1) as u64;
+    if p.count >= limit {
+        return (0, reset, true);
+    }
+    p.count += 1;
+    (limit - p.count, reset, false)
+}
+
+fn has_tags(o: &Value, wanted: &[&str]) -> bool {
+    wanted.iter().all(|t| {
+        o["tags"]
+            .as_array()
+            .is_some_and(|tags| tags.iter().any(|x| x == t))
+    })
 }
 
 fn route(
@@ -189,8 +460,10 @@ fn route(
     path: &[&str],
     query: &[(String, String)],
     body: Value,
-) -> Response {
+    frozen_page: bool,
+) -> (StatusCode, Option<Value>) {
     let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let num = |k: &str| q(k).and_then(|p| p.parse::<usize>().ok());
     match (method.as_str(), path) {
         ("GET", ["api", "v1", "validate"]) => ok(json!({"valid": true})),
         ("POST", ["api", "v1", "monitor"]) => {
@@ -201,11 +474,25 @@ fn route(
                 );
             }
             let id = w.next() as i64;
-            let mut m = body;
-            m["id"] = json!(id);
-            m["overall_state"] = json!("No Data");
-            w.monitors.insert(id, m.clone());
-            ok(m)
+            ok(new_monitor(w, id, body))
+        }
+        ("GET", ["api", "v1", "monitor"]) => {
+            let wanted = q("monitor_tags").unwrap_or_default();
+            let wanted: Vec<&str> = wanted.split(',').filter(|t| !t.is_empty()).collect();
+            let all: Vec<Value> = w
+                .monitors
+                .values()
+                .filter(|m| has_tags(m, &wanted))
+                .cloned()
+                .collect();
+            let page = match num("page") {
+                None => all,
+                Some(page) => {
+                    let size = num("page_size").unwrap_or(100).max(1);
+                    all.into_iter().skip(page * size).take(size).collect()
+                }
+            };
+            ok(Value::Array(page))
         }
         ("GET", ["api", "v1", "monitor", "search"]) => {
             let wanted = q("query")
@@ -214,15 +501,12 @@ fn route(
                         .map(|t| t.trim_matches('"').to_string())
                 })
                 .unwrap_or_default();
-            let page = q("page").and_then(|p| p.parse::<usize>().ok()).unwrap_or(0);
-            let per_page = q("per_page")
-                .and_then(|p| p.parse::<usize>().ok())
-                .unwrap_or(30)
-                .max(1);
+            let page = num("page").unwrap_or(0);
+            let per_page = num("per_page").unwrap_or(30).max(1);
             let all: Vec<Value> = w
                 .monitors
                 .values()
-                .filter(|m| m["tags"].as_array().is_some_and(|t| t.iter().any(|x| x == wanted.as_str())))
+                .filter(|m| has_tags(m, &[wanted.as_str()]))
                 .map(|m| json!({"id": m["id"], "name": m["name"], "tags": m["tags"], "type": m["type"]}))
                 .collect();
             let total = all.len();
@@ -231,9 +515,10 @@ fn route(
                 .skip(page * per_page)
                 .take(per_page)
                 .collect();
+            let echoed = if frozen_page { 0 } else { page };
             ok(json!({
                 "monitors": monitors,
-                "metadata": {"page": page, "per_page": per_page, "page_count": total.div_ceil(per_page), "total_count": total},
+                "metadata": {"page": echoed, "per_page": per_page, "page_count": total.div_ceil(per_page), "total_count": total},
                 "counts": {}
             }))
         }
@@ -243,44 +528,67 @@ fn route(
                 .ok()
                 .filter(|i| w.monitors.contains_key(i))
             else {
-                return errors(StatusCode::NOT_FOUND, &["Monitor not found"]);
+                return not_found("Monitor");
             };
             match m {
                 "GET" => ok(w.monitors[&id].clone()),
                 "PUT" => {
-                    let mut monitor = body;
+                    let monitor = w.monitors.get_mut(&id).expect("checked above");
+                    merge(monitor, body);
                     monitor["id"] = json!(id);
-                    w.monitors.insert(id, monitor.clone());
-                    ok(monitor)
+                    monitor["modified"] = json!(NOW);
+                    ok(monitor.clone())
                 }
                 "DELETE" => {
                     w.monitors.remove(&id);
                     ok(json!({"deleted_monitor_id": id}))
                 }
-                _ => errors(StatusCode::METHOD_NOT_ALLOWED, &["Method not allowed"]),
+                _ => not_found("Operation"),
             }
         }
         ("POST", ["api", "v1", "dashboard"]) => {
             let id = w.public_id();
             let mut d = body;
             d["id"] = json!(id);
-            for widget in d["widgets"].as_array_mut().into_iter().flatten() {
-                widget["id"] = json!(w.next);
-            }
             d["url"] = json!(format!("/dashboard/{id}"));
+            d["created_at"] = json!(NOW);
+            d["modified_at"] = json!(NOW);
+            d["author_handle"] = json!("ops@madplan.com");
+            give_widgets_ids(w, &mut d);
             w.dashboards.insert(id, d.clone());
             ok(d)
         }
+        ("GET", ["api", "v1", "dashboard"]) => {
+            let start = num("start").unwrap_or(0);
+            let count = num("count").unwrap_or(100);
+            let page: Vec<Value> = w
+                .dashboards
+                .values()
+                .skip(start)
+                .take(count)
+                .map(|d| {
+                    json!({"id": d["id"], "title": d["title"], "description": d["description"],
+                           "layout_type": d["layout_type"], "url": d["url"],
+                           "created_at": d["created_at"], "modified_at": d["modified_at"],
+                           "author_handle": d["author_handle"]})
+                })
+                .collect();
+            ok(json!({ "dashboards": page }))
+        }
         (m, ["api", "v1", "dashboard", id]) => {
             let id = id.to_string();
-            if !w.dashboards.contains_key(&id) {
-                return errors(StatusCode::NOT_FOUND, &["Dashboard not found"]);
-            }
+            let Some(existing) = w.dashboards.get(&id).cloned() else {
+                return not_found("Dashboard");
+            };
             match m {
-                "GET" => ok(w.dashboards[&id].clone()),
+                "GET" => ok(existing),
                 "PUT" => {
                     let mut d = body;
-                    d["id"] = json!(id);
+                    for k in ["id", "url", "created_at", "author_handle"] {
+                        d[k] = existing[k].clone();
+                    }
+                    d["modified_at"] = json!(NOW);
+                    give_widgets_ids(w, &mut d);
                     w.dashboards.insert(id, d.clone());
                     ok(d)
                 }
@@ -288,26 +596,41 @@ fn route(
                     w.dashboards.remove(&id);
                     ok(json!({"deleted_dashboard_id": id}))
                 }
-                _ => errors(StatusCode::METHOD_NOT_ALLOWED, &["Method not allowed"]),
+                _ => not_found("Operation"),
             }
         }
         ("POST", ["api", "v1", "slo"]) => {
             let id = format!("{:032x}", w.next());
-            let mut s = body;
-            s["id"] = json!(id);
+            let s = stored_slo(body, &id, None);
             w.slos.insert(id, s.clone());
             ok(json!({"data": [s]}))
         }
+        ("GET", ["api", "v1", "slo"]) => {
+            let tag = q("tags_query");
+            let offset = num("offset").unwrap_or(0);
+            let limit = num("limit").unwrap_or(1000);
+            let all: Vec<Value> = w
+                .slos
+                .values()
+                .filter(|s| tag.as_deref().is_none_or(|t| has_tags(s, &[t])))
+                .cloned()
+                .collect();
+            let total = all.len();
+            let page: Vec<Value> = all.into_iter().skip(offset).take(limit).collect();
+            ok(json!({
+                "data": page, "errors": [],
+                "metadata": {"page": {"total_count": total, "total_filtered_count": total}}
+            }))
+        }
         (m, ["api", "v1", "slo", id]) => {
             let id = id.to_string();
-            if !w.slos.contains_key(&id) {
-                return errors(StatusCode::NOT_FOUND, &["SLO not found"]);
-            }
+            let Some(existing) = w.slos.get(&id).cloned() else {
+                return not_found("SLO");
+            };
             match m {
-                "GET" => ok(json!({"data": w.slos[&id]})),
+                "GET" => ok(json!({"data": existing})),
                 "PUT" => {
-                    let mut s = body;
-                    s["id"] = json!(id);
+                    let s = stored_slo(body, &id, Some(&existing));
                     w.slos.insert(id, s.clone());
                     ok(json!({"data": [s]}))
                 }
@@ -315,34 +638,75 @@ fn route(
                     w.slos.remove(&id);
                     ok(json!({"data": [id]}))
                 }
-                _ => errors(StatusCode::METHOD_NOT_ALLOWED, &["Method not allowed"]),
+                _ => not_found("Operation"),
             }
+        }
+        ("GET", ["api", "v1", "synthetics", "tests"]) => {
+            let size = num("page_size").unwrap_or(100).max(1);
+            let page = num("page_number").unwrap_or(0);
+            let tests: Vec<Value> = w
+                .tests
+                .values()
+                .skip(page * size)
+                .take(size)
+                .cloned()
+                .collect();
+            ok(json!({ "tests": tests }))
         }
         ("POST", ["api", "v1", "synthetics", "tests", "api"]) => {
             let id = w.public_id();
-            let monitor = w.next();
+            let monitor = w.next() as i64;
             let mut t = body;
             t["public_id"] = json!(id);
             t["monitor_id"] = json!(monitor);
+            t["creator"] = json!({"email": "ops@madplan.com", "handle": "ops@madplan.com"});
+            default(&mut t, "status", json!("live"));
+            // Datadog makes the test's monitor itself.
+            let m = json!({
+                "name": t["name"], "type": "synthetics alert", "message": t["message"],
+                "tags": t["tags"], "query": format!("\"synthetics.test_run\".over(\"public_id:{id}\")"),
+                "options": {"thresholds": {"critical": 1}}
+            });
+            new_monitor(w, monitor, m);
             w.tests.insert(id, t.clone());
             ok(t)
         }
-        (m, ["api", "v1", "synthetics", "tests", "api", id]) => {
+        (m, ["api", "v1", "synthetics", "tests", "api", id])
+        | (m, ["api", "v1", "synthetics", "tests", id])
+            if m != "POST" =>
+        {
             let id = id.to_string();
             let Some(existing) = w.tests.get(&id).cloned() else {
-                return errors(StatusCode::NOT_FOUND, &["Synthetic test not found"]);
+                return not_found("Synthetic test");
             };
             match m {
                 "GET" => ok(existing),
                 "PUT" => {
                     let mut t = body;
-                    t["public_id"] = json!(id);
-                    t["monitor_id"] = existing["monitor_id"].clone();
+                    for k in ["public_id", "monitor_id", "creator"] {
+                        t[k] = existing[k].clone();
+                    }
+                    default(&mut t, "status", existing["status"].clone());
+                    if let Some(mon) = existing["monitor_id"]
+                        .as_i64()
+                        .and_then(|i| w.monitors.get_mut(&i))
+                    {
+                        mon["name"] = t["name"].clone();
+                        mon["message"] = t["message"].clone();
+                        mon["tags"] = t["tags"].clone();
+                    }
                     w.tests.insert(id, t.clone());
                     ok(t)
                 }
-                _ => errors(StatusCode::METHOD_NOT_ALLOWED, &["Method not allowed"]),
+                _ => not_found("Operation"),
             }
+        }
+        ("PUT", ["api", "v1", "synthetics", "tests", id, "status"]) => {
+            let Some(t) = w.tests.get_mut(*id) else {
+                return not_found("Synthetic test");
+            };
+            t["status"] = body["new_status"].clone();
+            ok(json!(true))
         }
         ("POST", ["api", "v1", "synthetics", "tests", "delete"]) => {
             let ids: Vec<String> = body["public_ids"]
@@ -352,17 +716,305 @@ fn route(
                 .filter_map(|v| v.as_str().map(str::to_string))
                 .collect();
             if ids.iter().any(|i| !w.tests.contains_key(i)) {
-                return errors(StatusCode::NOT_FOUND, &["Synthetic test not found"]);
+                return not_found("Synthetic test");
             }
             let deleted: Vec<Value> = ids
                 .iter()
                 .map(|i| {
-                    w.tests.remove(i);
-                    json!({"public_id": i, "deleted_at": "2026-11-25T00:00:00Z"})
+                    if let Some(t) = w.tests.remove(i)
+                        && let Some(m) = t["monitor_id"].as_i64()
+                    {
+                        w.monitors.remove(&m);
+                    }
+                    json!({"public_id": i, "deleted_at": NOW})
                 })
                 .collect();
             ok(json!({"deleted_tests": deleted}))
         }
-        _ => errors(StatusCode::NOT_FOUND, &["Not found"]),
+        (
+            "POST",
+            [
+                "api",
+                "v1",
+                "integration",
+                "pagerduty",
+                "configuration",
+                "services",
+            ],
+        ) => {
+            let name = body["service_name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if w.pagerduty.contains_key(&name) {
+                return errors(
+                    StatusCode::BAD_REQUEST,
+                    &[&format!("The service {name} already exists")],
+                );
+            }
+            let key = body["service_key"].as_str().unwrap_or_default().to_string();
+            w.pagerduty.insert(name.clone(), key);
+            (StatusCode::CREATED, Some(json!({ "service_name": name })))
+        }
+        (
+            m,
+            [
+                "api",
+                "v1",
+                "integration",
+                "pagerduty",
+                "configuration",
+                "services",
+                name,
+            ],
+        ) => {
+            let name = name.to_string();
+            if !w.pagerduty.contains_key(&name) {
+                return not_found("Service");
+            }
+            match m {
+                "GET" => ok(json!({ "service_name": name })),
+                "PUT" => {
+                    let key = body["service_key"].as_str().unwrap_or_default().to_string();
+                    w.pagerduty.insert(name, key);
+                    (StatusCode::OK, None)
+                }
+                "DELETE" => {
+                    w.pagerduty.remove(&name);
+                    (StatusCode::NO_CONTENT, None)
+                }
+                _ => not_found("Operation"),
+            }
+        }
+        (
+            m,
+            [
+                "api",
+                "v1",
+                "integration",
+                "slack",
+                "configuration",
+                "accounts",
+                account,
+                "channels",
+                rest @ ..,
+            ],
+        ) => {
+            let Some(channels) = w.slack.get_mut(*account) else {
+                return not_found("Slack account");
+            };
+            let display = |c: &mut Value| {
+                let d = &mut c["display"];
+                if d.is_null() {
+                    *d = json!({});
+                }
+                for (k, v) in [
+                    ("message", true),
+                    ("notified", true),
+                    ("snapshot", true),
+                    ("tags", true),
+                    ("mute_buttons", false),
+                ] {
+                    default(d, k, json!(v));
+                }
+            };
+            match (m, rest) {
+                ("GET", []) => ok(Value::Array(channels.clone())),
+                ("POST", []) => {
+                    let mut c = body;
+                    if channels.iter().any(|x| x["name"] == c["name"]) {
+                        return errors(StatusCode::BAD_REQUEST, &["The channel already exists"]);
+                    }
+                    display(&mut c);
+                    channels.push(c.clone());
+                    ok(c)
+                }
+                (m, [name]) => {
+                    let wanted = format!("#{name}");
+                    let Some(i) = channels.iter().position(|x| x["name"] == wanted.as_str()) else {
+                        return not_found("Channel");
+                    };
+                    match m {
+                        "GET" => ok(channels[i].clone()),
+                        "PATCH" => {
+                            merge(&mut channels[i], body);
+                            display(&mut channels[i]);
+                            ok(channels[i].clone())
+                        }
+                        "DELETE" => {
+                            channels.remove(i);
+                            (StatusCode::NO_CONTENT, None)
+                        }
+                        _ => not_found("Operation"),
+                    }
+                }
+                _ => not_found("Operation"),
+            }
+        }
+        ("GET", ["api", "v2", "integration", "aws", "accounts"]) => {
+            let wanted = q("aws_account_id");
+            let data: Vec<Value> = w
+                .aws
+                .values()
+                .filter(|a| {
+                    wanted
+                        .as_deref()
+                        .is_none_or(|id| a["attributes"]["aws_account_id"] == id)
+                })
+                .cloned()
+                .collect();
+            ok(json!({ "data": data }))
+        }
+        ("POST", ["api", "v2", "integration", "aws", "accounts"]) => {
+            let mut a = body["data"]["attributes"].clone();
+            let account = a["aws_account_id"].clone();
+            if w.aws
+                .values()
+                .any(|x| x["attributes"]["aws_account_id"] == account)
+            {
+                return errors(
+                    StatusCode::CONFLICT,
+                    &["Account already exists in integration"],
+                );
+            }
+            let n = w.next();
+            let id = format!("00000000-abcd-{n:04x}-0000-000000000000");
+            a["auth_config"]["external_id"] = json!(format!("{:032x}", n * 7919));
+            a["created_at"] = json!(NOW);
+            a["modified_at"] = json!(NOW);
+            default(
+                &mut a,
+                "metrics_config",
+                json!({"enabled": true, "automute_enabled": true, "collect_cloudwatch_alarms": false,
+                       "collect_custom_metrics": false,
+                       "namespace_filters": {"exclude_only": ["AWS/SQS", "AWS/ElasticMapReduce", "AWS/Usage"]},
+                       "tag_filters": []}),
+            );
+            default(
+                &mut a,
+                "resources_config",
+                json!({"cloud_security_posture_management_collection": false, "extended_collection": true}),
+            );
+            let data = json!({"id": id, "type": "account", "attributes": a});
+            w.aws.insert(id, data.clone());
+            ok(json!({ "data": data }))
+        }
+        (m, ["api", "v2", "integration", "aws", "accounts", id]) => {
+            let id = id.to_string();
+            let Some(existing) = w.aws.get_mut(&id) else {
+                return not_found("AWS account");
+            };
+            match m {
+                "GET" => ok(json!({ "data": existing.clone() })),
+                "PATCH" => {
+                    // Each attribute given replaces the one stored; the
+                    // external id is Datadog's, and a role change keeps it.
+                    let external = existing["attributes"]["auth_config"]["external_id"].clone();
+                    let a = &mut existing["attributes"];
+                    for (k, v) in body["data"]["attributes"]
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default()
+                    {
+                        a[k] = v;
+                    }
+                    if a["auth_config"].get("role_name").is_some() {
+                        a["auth_config"]["external_id"] = external;
+                    }
+                    a["modified_at"] = json!(NOW);
+                    ok(json!({ "data": existing.clone() }))
+                }
+                "DELETE" => {
+                    w.aws.remove(&id);
+                    (StatusCode::NO_CONTENT, None)
+                }
+                _ => not_found("Operation"),
+            }
+        }
+        _ => not_found("Path"),
+    }
+}
+
+/// Stores a new monitor as Datadog answers it: its id, dates, state, and
+/// the options the server fills in.
+fn new_monitor(w: &mut World, id: i64, body: Value) -> Value {
+    let mut m = body;
+    m["id"] = json!(id);
+    m["created"] = json!(NOW);
+    m["modified"] = json!(NOW);
+    m["overall_state"] = json!("No Data");
+    m["creator"] = json!({"email": "ops@madplan.com", "handle": "ops@madplan.com", "name": "Ops"});
+    m["multi"] = json!(false);
+    default(&mut m, "priority", Value::Null);
+    default(&mut m, "tags", json!([]));
+    default(&mut m, "message", json!(""));
+    default(&mut m, "options", json!({}));
+    let o = &mut m["options"];
+    default(o, "include_tags", json!(true));
+    default(o, "notify_no_data", json!(false));
+    default(o, "notify_audit", json!(false));
+    default(o, "new_host_delay", json!(300));
+    w.monitors.insert(id, m.clone());
+    m
+}
+
+/// Each widget its own id (nested group widgets too), keeping ids given.
+fn give_widgets_ids(w: &mut World, d: &mut Value) {
+    fn walk(next: &mut dyn FnMut() -> u64, widgets: Option<&mut Value>) {
+        for widget in widgets.and_then(Value::as_array_mut).into_iter().flatten() {
+            if widget["id"].as_i64().is_none() {
+                widget["id"] = json!(next());
+            }
+            walk(
+                next,
+                widget
+                    .get_mut("definition")
+                    .and_then(|d| d.get_mut("widgets")),
+            );
+        }
+    }
+    let mut next = || w.next();
+    walk(&mut next, d.get_mut("widgets"));
+}
+
+/// An SLO as Datadog stores and answers it.
+fn stored_slo(body: Value, id: &str, existing: Option<&Value>) -> Value {
+    let mut s = body;
+    s["id"] = json!(id);
+    s["created_at"] = existing.map_or(json!(1_764_064_800), |e| e["created_at"].clone());
+    s["modified_at"] = json!(1_764_064_800);
+    s["creator"] = json!({"email": "ops@madplan.com", "handle": "ops@madplan.com", "name": "Ops"});
+    default(&mut s, "tags", json!([]));
+    default(&mut s, "description", Value::Null);
+    if s["type"] == "monitor" {
+        s["monitor_tags"] = json!([]);
+    }
+    for t in s["thresholds"].as_array_mut().into_iter().flatten() {
+        let shown = |v: &Value| v.as_f64().map(|x| format!("{x:.1}"));
+        if let Some(d) = shown(&t["target"]) {
+            t["target_display"] = json!(d);
+        }
+        if let Some(d) = shown(&t["warning"]) {
+            t["warning_display"] = json!(d);
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_merges_objects_and_null_clears() {
+        let mut m = json!({"name": "a", "options": {"thresholds": {"critical": 1, "warning": 0.5}, "x": 1}});
+        merge(
+            &mut m,
+            json!({"options": {"thresholds": {"warning": null}}, "priority": 2}),
+        );
+        assert_eq!(
+            m,
+            json!({"name": "a", "priority": 2, "options": {"thresholds": {"critical": 1, "warning": null}, "x": 1}})
+        );
     }
 }

@@ -1,9 +1,11 @@
 //! The Datadog API client: one place that authenticates, reads rate-limit
 //! headers, retries and decodes errors; one file per API area.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -14,10 +16,20 @@ use madplan_core::retry::{Attempt, with_retries};
 
 use crate::error::{Error, messages};
 
+#[macro_use]
+mod open;
+pub mod aws;
 pub mod dashboards;
+pub mod integrations;
 pub mod monitors;
 pub mod slos;
 pub mod synthetics;
+
+pub use open::Extra;
+
+/// The most pages any list is read to: the client's own bound, whatever
+/// the server's paging says.
+pub(crate) const MAX_PAGES: usize = 1000;
 
 /// The Datadog sites (regions) the API is served from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,6 +174,14 @@ impl ClientConfig {
         self.retry = retry;
         self
     }
+
+    /// Gives up connecting after `timeouts.connect` and on the whole
+    /// request after `timeouts.total`.
+    #[must_use]
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
 }
 
 /// A Datadog API client. Cheap to clone.
@@ -173,6 +193,38 @@ pub struct Client {
     app_key: SecretString,
     retry: RetryPolicy,
     last_limit: Arc<Mutex<Option<RateLimitInfo>>>,
+    /// What each rate limit (by the path family it covers) said last:
+    /// requests left and when its period ends.
+    windows: Arc<Mutex<HashMap<String, Window>>>,
+}
+
+/// A rate limit's state as its last answer told it.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    remaining: u64,
+    reset_at: Instant,
+}
+
+/// The rate limit a path falls under, as far as the client can tell before
+/// asking: Datadog names its limits per API area (`/api/v1/monitor`,
+/// `/api/v1/slo`...), so requests are grouped by their first three path
+/// segments.
+fn family(path: &str) -> String {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .take(3)
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// How a call treats its answers beyond the status code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// An ordinary call.
+    Plain,
+    /// A delete (by any method): safe to repeat, and a 404 to a repeated
+    /// attempt means an earlier attempt whose answer was lost did it.
+    Delete,
 }
 
 impl fmt::Debug for Client {
@@ -230,6 +282,7 @@ impl Client {
             app_key: config.app_key,
             retry: config.retry,
             last_limit: Arc::default(),
+            windows: Arc::default(),
         })
     }
 
@@ -256,15 +309,51 @@ impl Client {
         body: Option<&B>,
         keys: Keys,
     ) -> Result<T, Error> {
+        self.call_as(Kind::Plain, method, path, query, body, keys)
+            .await
+            .map(|v| v.unwrap_or_else(|| unreachable!("only deletes end without an answer")))
+    }
+
+    /// Sends a delete, retrying it (a delete is safe to repeat, whatever
+    /// its method). A 404 to the first attempt is an error (nothing of that
+    /// id existed); a 404 to a later one means an earlier attempt went
+    /// through and only its answer was lost: the delete is done.
+    pub(crate) async fn delete_call<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(), Error> {
+        self.call_as::<serde_json::Value, B>(Kind::Delete, method, path, &[], body, Keys::Both)
+            .await
+            .map(|_| ())
+    }
+
+    async fn call_as<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        kind: Kind,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&B>,
+        keys: Keys,
+    ) -> Result<Option<T>, Error> {
+        let attempts = AtomicUsize::new(0);
         match with_retries(
             &self.retry,
             "datadog",
-            || self.attempt::<T, B>(method.clone(), path, query, body, keys),
+            || {
+                let n = attempts.fetch_add(1, Ordering::SeqCst) + 1;
+                self.attempt::<T, B>(kind, n, method.clone(), path, query, body, keys)
+            },
             |_, _| {},
         )
         .await
         {
             Ok(v) => Ok(v),
+            // Refused before sending: the limit is spent for longer than
+            // the policy waits.
+            Err(f) if matches!(f.last.error, Error::RateLimited { .. }) => Err(f.last.error),
             Err(f) if f.last.error.status() == Some(429) => Err(Error::RateLimited {
                 method: method.to_string(),
                 path: path.to_string(),
@@ -276,15 +365,83 @@ impl Client {
         }
     }
 
+    /// Waits, before sending, while the rate limit `path` falls under has
+    /// no request left in its period (as its last answer said), so that a
+    /// burst spreads over the periods instead of collecting 429s. A wait
+    /// longer than the policy allows fails at once.
+    async fn respect_limit(&self, method: &Method, path: &str) -> Result<(), Attempt<Error>> {
+        let key = family(path);
+        let wait = {
+            let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            match windows.get_mut(&key) {
+                Some(w) if now >= w.reset_at => {
+                    windows.remove(&key);
+                    None
+                }
+                Some(w) if w.remaining > 0 => {
+                    w.remaining -= 1;
+                    None
+                }
+                Some(w) => Some(w.reset_at - now),
+                None => None,
+            }
+        };
+        let Some(wait) = wait else { return Ok(()) };
+        if wait > self.retry.max_retry_after {
+            return Err(Attempt::fatal(Error::RateLimited {
+                method: method.to_string(),
+                path: path.to_string(),
+                attempts: 0,
+                name: self.last_rate_limit().and_then(|l| l.name),
+                reset: Some(wait),
+            }));
+        }
+        tracing::debug!(
+            path,
+            ?wait,
+            "rate limit spent for this period; waiting for its reset"
+        );
+        tokio::time::sleep(wait).await;
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        if windows
+            .get(&key)
+            .is_some_and(|w| Instant::now() >= w.reset_at)
+        {
+            windows.remove(&key);
+        }
+        Ok(())
+    }
+
+    fn record_limit(&self, path: &str, limit: &RateLimitInfo) {
+        if let (Some(remaining), Some(reset)) = (limit.remaining, limit.reset) {
+            self.windows
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(
+                    family(path),
+                    Window {
+                        remaining,
+                        reset_at: Instant::now() + Duration::from_secs(reset),
+                    },
+                );
+        }
+        *self.last_limit.lock().unwrap_or_else(|e| e.into_inner()) = Some(limit.clone());
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn attempt<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
+        kind: Kind,
+        attempt: usize,
         method: Method,
         path: &str,
         query: &[(&str, String)],
         body: Option<&B>,
         keys: Keys,
-    ) -> Result<T, Attempt<Error>> {
-        let idempotent = madplan_core::rest::idempotent(&method);
+    ) -> Result<Option<T>, Attempt<Error>> {
+        let idempotent = kind == Kind::Delete || madplan_core::rest::idempotent(&method);
+        self.respect_limit(&method, path).await?;
         let mut req = self
             .http
             .request(method.clone(), format!("{}{path}", self.base))
@@ -304,11 +461,12 @@ impl Client {
             retry,
             wait: None,
         };
-        let span = tracing::debug_span!("datadog", %method, path);
+        let span = tracing::debug_span!("datadog", %method, path, attempt);
         let resp = match tracing::Instrument::instrument(req.send(), span).await {
             Ok(r) => r,
             Err(e) => {
-                let retry = madplan_core::rest::transport_retryable(&e, &method);
+                let retry = e.is_connect()
+                    || (idempotent && (e.is_timeout() || e.is_request() || e.is_body()));
                 return Err(fail(
                     Error::transport(method.to_string(), path.to_string(), e),
                     retry,
@@ -317,8 +475,9 @@ impl Client {
         };
         let status = resp.status();
         let limit = RateLimitInfo::from_headers(resp.headers());
+        let retry_after = madplan_core::rest::retry_after(resp.headers());
         if let Some(l) = &limit {
-            *self.last_limit.lock().unwrap_or_else(|e| e.into_inner()) = Some(l.clone());
+            self.record_limit(path, l);
         }
         let bytes = resp.bytes().await.map_err(|e| {
             fail(
@@ -334,11 +493,21 @@ impl Client {
         };
         if status == StatusCode::TOO_MANY_REQUESTS {
             // Rejected, not processed: safe to repeat once the period resets.
-            let reset = limit.as_ref().and_then(|l| l.reset).unwrap_or(1);
-            return Err(Attempt::again(
-                api_error(),
-                Some(Duration::from_secs(reset)),
-            ));
+            // The rate limit's reset, else a `Retry-After`, else a second.
+            let wait = limit
+                .as_ref()
+                .and_then(|l| l.reset)
+                .map(Duration::from_secs)
+                .or(retry_after)
+                .unwrap_or(Duration::from_secs(1));
+            return Err(Attempt::again(api_error(), Some(wait)));
+        }
+        if kind == Kind::Delete && status == StatusCode::NOT_FOUND && attempt > 1 {
+            tracing::debug!(
+                path,
+                "a repeated delete found nothing: an earlier attempt did it"
+            );
+            return Ok(None);
         }
         if status.is_server_error() {
             return Err(fail(api_error(), idempotent));
@@ -346,16 +515,43 @@ impl Client {
         if !status.is_success() {
             return Err(fail(api_error(), false));
         }
-        serde_json::from_slice(&bytes).map_err(|e| {
-            fail(
-                Error::decode(
-                    method.to_string(),
-                    path.to_string(),
-                    format!("{e} (HTTP {status})"),
-                ),
-                false,
-            )
+        // 204 and some 200s come without a body.
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"null"
+        } else {
+            &bytes
+        };
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        serde_path_to_error::deserialize(&mut de)
+            .map(Some)
+            .map_err(|e| {
+                fail(
+                    Error::decode(
+                        method.to_string(),
+                        path.to_string(),
+                        format!("{} at {} (HTTP {status})", e.inner(), e.path()),
+                    ),
+                    false,
+                )
+            })
+    }
+
+    /// Reads a list page by page with [`madplan_core::rest::all_pages`]:
+    /// `fetch(n)` asks for page `n`; the client's own counter drives and
+    /// bounds the paging.
+    pub(crate) async fn pages<T, F, Fut>(&self, path: &str, fetch: F) -> Result<Vec<T>, Error>
+    where
+        F: FnMut(usize) -> Fut,
+        Fut: std::future::Future<Output = Result<madplan_core::rest::Page<T>, Error>>,
+    {
+        madplan_core::rest::all_pages(MAX_PAGES, fetch, |pages| {
+            Error::Http(madplan_core::rest::HttpError::TooManyPages {
+                api: "Datadog",
+                call: madplan_core::rest::Call::new(&Method::GET, path),
+                pages,
+            })
         })
+        .await
     }
 
     /// Checks the API key (`GET /api/v1/validate`).

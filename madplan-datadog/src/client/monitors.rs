@@ -3,69 +3,69 @@
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
+use super::open::{self, Extra};
 use super::{Client, Keys};
 use crate::error::Error;
 
-/// The most pages a search is read to: the client's own bound, whatever the
-/// server's paging says.
-const MAX_PAGES: usize = 1000;
-/// A monitor's type (the closed list of the API).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[allow(missing_docs)]
-pub enum MonitorType {
-    #[serde(rename = "composite")]
-    Composite,
-    #[serde(rename = "event alert")]
-    EventAlert,
-    #[serde(rename = "log alert")]
-    LogAlert,
-    #[serde(rename = "metric alert")]
-    MetricAlert,
-    #[serde(rename = "process alert")]
-    ProcessAlert,
-    #[serde(rename = "query alert")]
-    QueryAlert,
-    #[serde(rename = "rum alert")]
-    RumAlert,
-    #[serde(rename = "service check")]
-    ServiceCheck,
-    #[serde(rename = "synthetics alert")]
-    SyntheticsAlert,
-    #[serde(rename = "trace-analytics alert")]
-    TraceAnalyticsAlert,
-    #[serde(rename = "slo alert")]
-    SloAlert,
-    #[serde(rename = "event-v2 alert")]
-    EventV2Alert,
-    #[serde(rename = "audit alert")]
-    AuditAlert,
-    #[serde(rename = "ci-pipelines alert")]
-    CiPipelinesAlert,
-    #[serde(rename = "ci-tests alert")]
-    CiTestsAlert,
-    #[serde(rename = "error-tracking alert")]
-    ErrorTrackingAlert,
-    #[serde(rename = "database-monitoring alert")]
-    DatabaseMonitoringAlert,
-    #[serde(rename = "network-performance alert")]
-    NetworkPerformanceAlert,
-    #[serde(rename = "cost alert")]
-    CostAlert,
-    #[serde(rename = "data-quality alert")]
-    DataQualityAlert,
-    #[serde(rename = "network-path alert")]
-    NetworkPathAlert,
-    #[serde(rename = "data-jobs alert")]
-    DataJobsAlert,
-    #[serde(rename = "llm-observability alert")]
-    LlmObservabilityAlert,
+open_enum! {
+    /// A monitor's type.
+    pub enum MonitorType {
+        /// `composite`.
+        Composite = "composite",
+        /// `event alert` (the old event search).
+        EventAlert = "event alert",
+        /// `log alert`.
+        LogAlert = "log alert",
+        /// `metric alert`.
+        MetricAlert = "metric alert",
+        /// `process alert`.
+        ProcessAlert = "process alert",
+        /// `query alert` (metrics, including APM trace metrics).
+        QueryAlert = "query alert",
+        /// `rum alert`.
+        RumAlert = "rum alert",
+        /// `service check`.
+        ServiceCheck = "service check",
+        /// `synthetics alert` (made by a synthetic test).
+        SyntheticsAlert = "synthetics alert",
+        /// `trace-analytics alert`.
+        TraceAnalyticsAlert = "trace-analytics alert",
+        /// `slo alert`.
+        SloAlert = "slo alert",
+        /// `event-v2 alert` (events search).
+        EventV2Alert = "event-v2 alert",
+        /// `audit alert`.
+        AuditAlert = "audit alert",
+        /// `ci-pipelines alert`.
+        CiPipelinesAlert = "ci-pipelines alert",
+        /// `ci-tests alert`.
+        CiTestsAlert = "ci-tests alert",
+        /// `error-tracking alert`.
+        ErrorTrackingAlert = "error-tracking alert",
+        /// `database-monitoring alert`.
+        DatabaseMonitoringAlert = "database-monitoring alert",
+        /// `network-performance alert`.
+        NetworkPerformanceAlert = "network-performance alert",
+        /// `cost alert`.
+        CostAlert = "cost alert",
+        /// `data-quality alert`.
+        DataQualityAlert = "data-quality alert",
+        /// `network-path alert`.
+        NetworkPathAlert = "network-path alert",
+        /// `data-jobs alert`.
+        DataJobsAlert = "data-jobs alert",
+        /// `llm-observability alert`.
+        LlmObservabilityAlert = "llm-observability alert",
+    }
 }
 
-/// Alert and recovery thresholds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// Alert and recovery thresholds. Every one is optional, as in the API:
+/// composite monitors have none, anomaly monitors only a critical one.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Thresholds {
     /// Alert at this value.
-    pub critical: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critical: Option<f64>,
     /// Warn at this value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warning: Option<f64>,
@@ -75,16 +75,24 @@ pub struct Thresholds {
     /// Recover from warning past this value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warning_recovery: Option<f64>,
+    /// OK at this value (service checks count OK results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok: Option<f64>,
+    /// Every other threshold, as Datadog sent it.
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
-/// How a monitor behaves and notifies.
+/// How a monitor behaves and notifies. Fields left `None` are left to
+/// Datadog (its default on create, their current value on update).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct MonitorOptions {
     /// Thresholds.
-    pub thresholds: Thresholds,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<Thresholds>,
     /// Notify when data stops arriving.
-    #[serde(default)]
-    pub notify_no_data: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_no_data: Option<bool>,
     /// Minutes without data before that notification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_data_timeframe: Option<u32>,
@@ -97,9 +105,17 @@ pub struct MonitorOptions {
     /// Seconds to wait for late data before evaluating.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluation_delay: Option<u32>,
-    /// Put the triggering tags in the notification's title.
-    #[serde(default)]
-    pub include_tags: bool,
+    /// Seconds to skip new groups (hosts booting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_group_delay: Option<u32>,
+    /// Put the triggering tags in the notification's title (Datadog's
+    /// default, `true`, unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_tags: Option<bool>,
+    /// Every other option, as Datadog sent it (kept through a
+    /// read-modify-write).
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 /// Where a notification goes: rendered as an `@` handle in the message.
@@ -172,7 +188,8 @@ impl Message {
 }
 
 /// How values are aggregated over the evaluation window.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Aggregation {
     /// Average.
     Avg,
@@ -184,8 +201,32 @@ pub enum Aggregation {
     Max,
 }
 
+impl Aggregation {
+    /// The aggregation as a query writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Aggregation::Avg => "avg",
+            Aggregation::Sum => "sum",
+            Aggregation::Min => "min",
+            Aggregation::Max => "max",
+        }
+    }
+
+    /// The aggregation a query's `text` names.
+    pub fn from_text(text: &str) -> Option<Self> {
+        Some(match text {
+            "avg" => Aggregation::Avg,
+            "sum" => Aggregation::Sum,
+            "min" => Aggregation::Min,
+            "max" => Aggregation::Max,
+            _ => return None,
+        })
+    }
+}
+
 /// How the value is compared with the thresholds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Comparator {
     /// Alert above.
     Above,
@@ -198,7 +239,19 @@ pub enum Comparator {
 }
 
 impl Comparator {
-    fn symbol(self) -> &'static str {
+    /// The comparison a query's `symbol` writes.
+    pub fn from_symbol(symbol: &str) -> Option<Self> {
+        Some(match symbol {
+            ">" => Comparator::Above,
+            ">=" => Comparator::AboveOrEqual,
+            "<" => Comparator::Below,
+            "<=" => Comparator::BelowOrEqual,
+            _ => return None,
+        })
+    }
+
+    /// The comparison as a query writes it.
+    pub fn symbol(self) -> &'static str {
         match self {
             Comparator::Above => ">",
             Comparator::AboveOrEqual => ">=",
@@ -207,7 +260,8 @@ impl Comparator {
         }
     }
 
-    fn rising(self) -> bool {
+    /// Whether alerting happens as the value rises.
+    pub fn rising(self) -> bool {
         matches!(self, Comparator::Above | Comparator::AboveOrEqual)
     }
 }
@@ -227,6 +281,16 @@ pub struct MetricQuery {
 
 impl MetricQuery {
     fn render(&self, critical: f64) -> Result<String, Error> {
+        Ok(format!(
+            "{}:{} {} {critical}",
+            self.head()?,
+            self.expression,
+            self.comparator.symbol()
+        ))
+    }
+
+    /// `avg(last_5m)`: the aggregation over the window.
+    fn head(&self) -> Result<String, Error> {
         if !(1..=2880).contains(&self.window_minutes) {
             return Err(Error::invalid(
                 "evaluation window",
@@ -238,17 +302,7 @@ impl MetricQuery {
         } else {
             format!("last_{}m", self.window_minutes)
         };
-        let agg = match self.aggregation {
-            Aggregation::Avg => "avg",
-            Aggregation::Sum => "sum",
-            Aggregation::Min => "min",
-            Aggregation::Max => "max",
-        };
-        Ok(format!(
-            "{agg}({window}):{} {} {critical}",
-            self.expression,
-            self.comparator.symbol()
-        ))
+        Ok(format!("{}({window})", self.aggregation.as_str()))
     }
 }
 
@@ -259,6 +313,7 @@ pub struct Monitor {
     #[serde(default, skip_serializing)]
     pub id: Option<i64>,
     /// Its name.
+    #[serde(default)]
     pub name: String,
     /// Its type.
     #[serde(rename = "type")]
@@ -277,7 +332,13 @@ pub struct Monitor {
     /// Options and thresholds.
     #[serde(default)]
     pub options: MonitorOptions,
+    /// Every other field, as Datadog sent it (state, creator, dates...).
+    #[serde(flatten, skip_serializing)]
+    pub extra: Extra,
 }
+
+/// Fields of a monitor's options that Datadog answers but does not take.
+const READ_ONLY_OPTIONS: &[&str] = &["device_ids"];
 
 impl Monitor {
     /// A metric query alert whose query, thresholds and message are
@@ -291,49 +352,25 @@ impl Monitor {
         message: &Message,
     ) -> Result<Monitor, Error> {
         let bad = |message: String| Err(Error::invalid(format!("monitor {name:?}"), message));
-        // `a` must be strictly before `b` on the way to alerting.
-        let before = |a: f64, b: f64| {
-            if query.comparator.rising() {
-                a < b
-            } else {
-                a > b
-            }
+        let Some(critical) = thresholds.critical else {
+            return bad("a query alert needs a critical threshold".into());
         };
-        if let Some(w) = thresholds.warning
-            && !before(w, thresholds.critical)
-        {
-            return bad(format!(
-                "warning {w} does not come before critical {}",
-                thresholds.critical
-            ));
-        }
-        if let Some(r) = thresholds.critical_recovery
-            && !before(r, thresholds.critical)
-        {
-            return bad(format!(
-                "critical recovery {r} does not lie before critical {}",
-                thresholds.critical
-            ));
-        }
-        if let (Some(r), Some(w)) = (thresholds.warning_recovery, thresholds.warning)
-            && !before(r, w)
-        {
-            return bad(format!(
-                "warning recovery {r} does not lie before warning {w}"
-            ));
+        if let Err(why) = check_thresholds(query.comparator, &thresholds) {
+            return bad(why);
         }
         Ok(Monitor {
             id: None,
             name: name.to_string(),
             kind: MonitorType::QueryAlert,
-            query: query.render(thresholds.critical)?,
+            query: query.render(critical)?,
             message: message.render()?,
             tags: Vec::new(),
             priority: None,
             options: MonitorOptions {
-                thresholds,
+                thresholds: Some(thresholds),
                 ..MonitorOptions::default()
             },
+            extra: Extra::new(),
         })
     }
 
@@ -355,6 +392,70 @@ impl Monitor {
         self.priority = Some(p);
         Ok(self)
     }
+
+    /// The body of a `PUT`: Datadog merges it into the monitor, so every
+    /// field this model names is sent, the optional ones that are unset as
+    /// `null` (which clears them); the options Datadog answered that the
+    /// model does not name are sent back as they were, so they survive
+    /// whether the API merges options or replaces them.
+    pub fn update_body(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        v["priority"] = serde_json::json!(self.priority);
+        let o = &mut v["options"];
+        for (k, x) in open::writable(&self.options.extra, READ_ONLY_OPTIONS) {
+            o[k] = x;
+        }
+        for (k, x) in [
+            ("no_data_timeframe", self.options.no_data_timeframe),
+            ("renotify_interval", self.options.renotify_interval),
+            ("evaluation_delay", self.options.evaluation_delay),
+            ("new_group_delay", self.options.new_group_delay),
+        ] {
+            o[k] = serde_json::json!(x);
+        }
+        if let Some(t) = &self.options.thresholds {
+            let th = &mut o["thresholds"];
+            for (k, x) in [
+                ("warning", t.warning),
+                ("critical_recovery", t.critical_recovery),
+                ("warning_recovery", t.warning_recovery),
+                ("ok", t.ok),
+            ] {
+                th[k] = serde_json::json!(x);
+            }
+        }
+        v
+    }
+}
+
+/// Whether thresholds lie on the alerting side of each other for
+/// `comparator` (for "above": warning < critical, recoveries below what
+/// they recover from).
+pub fn check_thresholds(comparator: Comparator, t: &Thresholds) -> Result<(), String> {
+    // `a` must be strictly before `b` on the way to alerting.
+    let before = |a: f64, b: f64| {
+        if comparator.rising() { a < b } else { a > b }
+    };
+    if let (Some(w), Some(c)) = (t.warning, t.critical)
+        && !before(w, c)
+    {
+        return Err(format!("warning {w} does not come before critical {c}"));
+    }
+    if let (Some(r), Some(c)) = (t.critical_recovery, t.critical)
+        && !before(r, c)
+    {
+        return Err(format!(
+            "critical recovery {r} does not lie before critical {c}"
+        ));
+    }
+    if let (Some(r), Some(w)) = (t.warning_recovery, t.warning)
+        && !before(r, w)
+    {
+        return Err(format!(
+            "warning recovery {r} does not lie before warning {w}"
+        ));
+    }
+    Ok(())
 }
 
 /// A monitor as monitor search returns it.
@@ -386,6 +487,9 @@ struct SearchMeta {
     page_count: u32,
 }
 
+/// Monitors per page when listing.
+const PAGE_SIZE: usize = 100;
+
 impl Client {
     /// Creates a monitor.
     pub async fn create_monitor(&self, monitor: &Monitor) -> Result<Monitor, Error> {
@@ -411,13 +515,15 @@ impl Client {
         .await
     }
 
-    /// Replaces monitor `id` with `monitor`.
+    /// Updates monitor `id` to what `monitor` says, with
+    /// [`Monitor::update_body`]: the fields the model names, unset ones
+    /// cleared, unknown options kept.
     pub async fn update_monitor(&self, id: i64, monitor: &Monitor) -> Result<Monitor, Error> {
         self.call(
             Method::PUT,
             &format!("/api/v1/monitor/{id}"),
             &[],
-            Some(monitor),
+            Some(&monitor.update_body()),
             Keys::Both,
         )
         .await
@@ -425,49 +531,53 @@ impl Client {
 
     /// Deletes monitor `id`.
     pub async fn delete_monitor(&self, id: i64) -> Result<(), Error> {
-        self.call::<serde_json::Value, ()>(
-            Method::DELETE,
-            &format!("/api/v1/monitor/{id}"),
-            &[],
-            None,
-            Keys::Both,
-        )
-        .await
-        .map(|_| ())
+        self.delete_call::<()>(Method::DELETE, &format!("/api/v1/monitor/{id}"), None)
+            .await
     }
 
-    /// Every monitor carrying `tag` (`key:value`), all pages.
+    /// Every monitor carrying all of `tags` (comma-separated `key:value`
+    /// custom tags), whole, page by page (`GET /api/v1/monitor`).
+    pub async fn monitors_with_tags(&self, tags: &str) -> Result<Vec<Monitor>, Error> {
+        const PATH: &str = "/api/v1/monitor";
+        self.pages(PATH, |n| {
+            let query = [
+                ("monitor_tags", tags.to_string()),
+                ("page", n.to_string()),
+                ("page_size", PAGE_SIZE.to_string()),
+            ];
+            async move {
+                let items: Vec<Monitor> = self
+                    .call::<_, ()>(Method::GET, PATH, &query, None, Keys::Both)
+                    .await?;
+                let more = items.len() >= PAGE_SIZE;
+                Ok(madplan_core::rest::Page { items, more })
+            }
+        })
+        .await
+    }
+
+    /// Every monitor carrying `tag` (`key:value`), all pages of the search.
     pub async fn monitors_tagged(&self, tag: &str) -> Result<Vec<MonitorSummary>, Error> {
         const PATH: &str = "/api/v1/monitor/search";
-        madplan_core::rest::all_pages(
-            MAX_PAGES,
-            |n| {
-                let query = [
-                    ("query", format!("tag:\"{tag}\"")),
-                    ("page", n.to_string()),
-                    ("per_page", "100".to_string()),
-                ];
-                async move {
-                    let p: SearchPage = self
-                        .call::<_, ()>(Method::GET, PATH, &query, None, Keys::Both)
-                        .await?;
-                    // The client's own page counter decides how far to go;
-                    // the server's `page` echo is not trusted.
-                    let more = (n as u32) + 1 < p.metadata.page_count;
-                    Ok(madplan_core::rest::Page {
-                        items: p.monitors,
-                        more,
-                    })
-                }
-            },
-            |pages| {
-                Error::Http(madplan_core::rest::HttpError::TooManyPages {
-                    api: "Datadog",
-                    call: madplan_core::rest::Call::new(&Method::GET, PATH),
-                    pages,
+        self.pages(PATH, |n| {
+            let query = [
+                ("query", format!("tag:\"{tag}\"")),
+                ("page", n.to_string()),
+                ("per_page", PAGE_SIZE.to_string()),
+            ];
+            async move {
+                let p: SearchPage = self
+                    .call::<_, ()>(Method::GET, PATH, &query, None, Keys::Both)
+                    .await?;
+                // The client's own page counter decides how far to go;
+                // the server's `page` echo is not trusted.
+                let more = (n as u32) + 1 < p.metadata.page_count;
+                Ok(madplan_core::rest::Page {
+                    items: p.monitors,
+                    more,
                 })
-            },
-        )
+            }
+        })
         .await
     }
 }
