@@ -299,6 +299,7 @@ struct Shared {
     lose_answers: AtomicUsize,
     pages: Mutex<Vec<u16>>,
     rays: AtomicUsize,
+    write_delay: Mutex<std::time::Duration>,
 }
 
 /// A running fake Cloudflare. Dropping it stops the server.
@@ -376,6 +377,7 @@ impl FakeCloudflare {
             lose_answers: AtomicUsize::new(0),
             pages: Mutex::default(),
             rays: AtomicUsize::new(0),
+            write_delay: Mutex::default(),
         });
         let app = axum::Router::new()
             .fallback(handle)
@@ -426,6 +428,16 @@ impl FakeCloudflare {
     /// API acted.
     pub fn lose_next_answers(&self, n: usize) {
         self.shared.lose_answers.fetch_add(n, Ordering::SeqCst);
+    }
+
+    /// Holds every write (POST, PUT, PATCH, DELETE) for `delay` before
+    /// carrying it out, so that concurrent writers overlap.
+    pub fn delay_writes(&self, delay: std::time::Duration) {
+        *self
+            .shared
+            .write_delay
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = delay;
     }
 
     /// Every spec violation seen so far (requests and answers).
@@ -659,6 +671,12 @@ async fn handle(
         "{:016x}-AMS",
         0x8f00_0000_0000_0000u64 + shared.rays.fetch_add(1, Ordering::SeqCst) as u64
     );
+    if method != Method::GET {
+        let delay = *shared.write_delay.lock().unwrap_or_else(|e| e.into_inner());
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
     let mut response = answer(&shared, &method, &uri, &query, &headers, &body, &ray);
     if let Ok(v) = HeaderValue::from_str(&ray) {
         response.headers_mut().insert("cf-ray", v);

@@ -1,4 +1,7 @@
-//! Cloudflare for madplan: the edge of the production stack as resources.
+//! Cloudflare for madplan: the edge of the production stack as resources
+//! ([`resources`]: the zone, DNS records, TLS and HSTS settings, firewall
+//! rules, the managed WAF, rate limits, cache rules, bot protection, an
+//! edge certificate) on a typed API client ([`client`]).
 //!
 //! [`client`] is the Cloudflare API v4 as typed Rust: API token auth, the
 //! response envelope decoded in one place (an error page that is not JSON
@@ -18,6 +21,12 @@ pub mod client;
 pub mod error;
 #[cfg(feature = "test-util")]
 pub mod fake;
+pub mod resources;
 
 pub use client::{Budget, Client, ClientConfig, RetryPolicy, SharedBudget};
 pub use error::{ApiMessage, Error};
+pub use resources::{
+    BotProtection, CacheRule, CacheRules, Cloudflare, DnsRecord, EdgeCertificate, FirewallRule,
+    FirewallRules, ManagedWaf, Period, RateLimitRule, RateLimits, Zone, ZoneId, ZonePlan, ZoneRef,
+    ZoneSettings,
+};

@@ -23,7 +23,7 @@ pub mod certificates;
 pub mod dns;
 pub mod rulesets;
 pub mod settings;
-mod strings;
+pub(crate) mod strings;
 pub mod zones;
 
 pub use strings::UnknownValue;

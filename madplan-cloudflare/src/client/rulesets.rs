@@ -287,6 +287,29 @@ impl Client {
         }
         self.replace_entrypoint(zone_id, phase, &rules).await
     }
+
+    /// Removes the rules whose `ref` starts with `owner`, keeping every
+    /// other rule exactly as it was read. Writes nothing (one read only)
+    /// when there is none; answers whether it removed any.
+    pub async fn remove_owned_rules(
+        &self,
+        zone_id: &str,
+        phase: Phase,
+        owner: &str,
+    ) -> Result<bool, Error> {
+        let Some(current) = self.entrypoint(zone_id, phase).await? else {
+            return Ok(false);
+        };
+        let (ours, others): (Vec<Value>, Vec<Value>) = current
+            .raw_rules
+            .into_iter()
+            .partition(|r| reference(r).is_some_and(|x| x.starts_with(owner)));
+        if ours.is_empty() {
+            return Ok(false);
+        }
+        self.replace_entrypoint(zone_id, phase, &others).await?;
+        Ok(true)
+    }
 }
 
 fn to_value(rule: &Rule) -> Result<Value, Error> {
