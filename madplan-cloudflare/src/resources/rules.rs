@@ -435,6 +435,9 @@ pub const FREE_MANAGED: &str = "77454fe2d30c4220b5701f6fdfb893ba";
 string_enum! {
     /// What a managed ruleset does with what it matches.
     pub enum WafAction {
+        /// Each rule's own action, as Cloudflare ships the ruleset (no
+        /// override; not an action of the OWASP score rule).
+        RulesetDefault = "ruleset_default",
         /// Block.
         Block = "block",
         /// Managed challenge.
@@ -523,10 +526,10 @@ pub struct ManagedWaf {
     /// The zone and its plan.
     pub zone: ZoneRef,
     /// The Cloudflare Managed Ruleset (Pro and up): `None` not deployed;
-    /// `Some(None)` with its rules' own actions; `Some(Some(a))` with every
-    /// rule doing `a`.
+    /// `Some(WafAction::RulesetDefault)` with its rules' own actions;
+    /// `Some(a)` with every rule doing `a`.
     #[serde(default)]
-    pub cloudflare_managed: Option<Option<WafAction>>,
+    pub cloudflare_managed: Option<WafAction>,
     /// The OWASP Core Ruleset (Pro and up).
     #[serde(default)]
     pub owasp: Option<OwaspCore>,
@@ -544,7 +547,7 @@ impl ManagedWaf {
         let managed = zone.plan.is_some_and(|p| p.managed_rulesets());
         Self {
             zone: zone.clone(),
-            cloudflare_managed: managed.then_some(None),
+            cloudflare_managed: managed.then_some(WafAction::RulesetDefault),
             owasp: managed.then(OwaspCore::default),
             free_managed: !managed,
         }
@@ -567,7 +570,21 @@ impl ManagedWaf {
                 }
             }
         }
+        if self
+            .cloudflare_managed
+            .as_ref()
+            .is_some_and(|a| !a.is_known())
+        {
+            problems.push(problem("cloudflare_managed", "unknown action", None));
+        }
         if let Some(o) = &self.owasp {
+            if !o.action.is_known() || o.action == WafAction::RulesetDefault {
+                problems.push(problem(
+                    "owasp.action",
+                    "the OWASP score rule needs an action: block, managed_challenge, js_challenge or log",
+                    None,
+                ));
+            }
             if !(1..=4).contains(&o.paranoia_level) {
                 problems.push(problem(
                     "owasp.paranoia_level",
@@ -617,7 +634,7 @@ impl PhaseRules for ManagedWaf {
                 owner,
                 "cloudflare-managed",
                 CLOUDFLARE_MANAGED,
-                action.as_ref().map(|a| json!({"action": a.as_str()})),
+                (*action != WafAction::RulesetDefault).then(|| json!({"action": action.as_str()})),
                 "Cloudflare Managed Ruleset",
             ));
         }
@@ -667,7 +684,9 @@ impl PhaseRules for ManagedWaf {
                     waf.cloudflare_managed = Some(
                         overrides["action"]
                             .as_str()
-                            .map(|a| a.parse().unwrap_or(WafAction::Block)),
+                            .map_or(WafAction::RulesetDefault, |a| {
+                                a.parse().unwrap_or(WafAction::Block)
+                            }),
                     );
                 }
                 "owasp" => {
