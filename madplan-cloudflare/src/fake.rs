@@ -671,6 +671,14 @@ async fn handle(
         "{:016x}-AMS",
         0x8f00_0000_0000_0000u64 + shared.rays.fetch_add(1, Ordering::SeqCst) as u64
     );
+    // Recorded on arrival: a request whose client gave up waiting still
+    // arrived.
+    if let Some(rest) = uri.path().strip_prefix("/client/v4/") {
+        let path: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+        shared
+            .ledger
+            .record_request(format!("{method} /{}", path.join("/")));
+    }
     if method != Method::GET {
         let delay = *shared.write_delay.lock().unwrap_or_else(|e| e.into_inner());
         if !delay.is_zero() {
@@ -704,9 +712,6 @@ fn answer(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    shared
-        .ledger
-        .record_request(format!("{method} /{}", path.join("/")));
     let unchecked =
         shared.unchecked_bots && matches!(path.as_slice(), ["zones", _, "bot_management"]);
     if !unchecked {

@@ -13,7 +13,7 @@
 //! types, rule actions, setting values) keep values this version does not
 //! know instead of failing to decode.
 //!
-//! With the `test-util` feature, [`fake`] serves an in-memory Cloudflare on
+//! With the `test-util` feature, `fake` serves an in-memory Cloudflare on
 //! 127.0.0.1 that checks every request and every answer against the
 //! official OpenAPI document.
 

@@ -495,6 +495,7 @@ async fn foreign_rate_limit_rules_keep_fields_the_models_do_not_know() {
         json!({
             "ref": "team-graphql", "action": "block", "enabled": true,
             "expression": "http.request.uri.path eq \"/graphql\"",
+            "logging": {"enabled": false},
             "ratelimit": {
                 "characteristics": ["cf.colo.id", "ip.src"], "period": 60,
                 "score_per_period": 400, "score_response_header_name": "x-cost",
@@ -822,4 +823,46 @@ async fn the_token_never_shows_in_debug_errors_or_logs() {
         "the token leaked: {seen}"
     );
     no_violations(&fake);
+}
+
+#[tokio::test]
+async fn a_post_that_outlives_the_total_timeout_fails_once_and_is_not_sent_again() {
+    let fake = fake().await;
+    let z = fake.zone_id(ZONE);
+    let cf = Client::new(
+        ClientConfig::builder()
+            .token(SecretString::from(TOKEN))
+            .base_url(fake.base_url())
+            .retry(fast_retry())
+            .timeouts(madplan_cloudflare::client::Timeouts {
+                connect: Duration::from_millis(500),
+                total: Duration::from_millis(300),
+            })
+            .build(),
+    )
+    .unwrap();
+    fake.delay_writes(Duration::from_millis(1500));
+    let started = Instant::now();
+    let err = cf
+        .create_dns_record(&z, &Record::txt("slow.madplan.com", "x"))
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(1200),
+        "gave up after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(err, Error::Http(HttpError::Transport { .. })),
+        "{err}"
+    );
+    let posts = fake
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("POST"))
+        .count();
+    assert_eq!(
+        posts, 1,
+        "a POST that may have been carried out is not repeated"
+    );
 }

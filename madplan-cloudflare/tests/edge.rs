@@ -285,3 +285,32 @@ async fn a_no_op_plan_of_the_whole_edge_makes_a_constant_number_of_requests() {
         ten.len()
     );
 }
+
+#[tokio::test]
+async fn a_zone_found_by_its_id_as_the_deployment_guide_gives_it() {
+    let fake = fake("business").await;
+    let dir = tempfile::tempdir().unwrap();
+    let z = fake.zone_id(ZONE);
+    let build = |fake: &FakeCloudflare| {
+        let mut env = Environment::new("production").with_provider(provider(fake));
+        let zone = ZoneRef::read(&mut env, "madplan", Zone::with_id(&z, ZonePlan::business()));
+        env.add(
+            "www",
+            DnsRecord::cname(&zone, "www.madplan.com", "cname.vercel-dns.com"),
+        );
+        env
+    };
+    let plan = apply(build(&fake), &dir).await;
+    assert_eq!(
+        plan.change("cloudflare.zone.madplan")
+            .unwrap()
+            .prior_outputs
+            .as_ref()
+            .unwrap()["name"],
+        ZONE
+    );
+    assert!(fake.requests().contains(&format!("GET /zones/{z}")));
+    assert_eq!(fake.records(&z).len(), 1);
+    assert_clean(build(&fake), &dir).await;
+    no_violations(&fake);
+}

@@ -171,7 +171,9 @@ impl Client {
         .await
     }
 
-    /// Deletes an advanced certificate pack (see [`Client::delete`] for 404).
+    /// Deletes an advanced certificate pack. Not finding it is an error
+    /// unless an earlier attempt of this call, whose answer was lost,
+    /// deleted it.
     pub async fn delete_certificate_pack(&self, zone_id: &str, id: &str) -> Result<(), Error> {
         self.delete(&format!("/zones/{zone_id}/ssl/certificate_packs/{id}"))
             .await

@@ -43,8 +43,8 @@ pub const BUDGET_VARIABLE: &str = "MADPLAN_CLOUDFLARE_BUDGET";
 /// the same 1200, and past it every call is refused for 5 minutes. A
 /// client's budget only knows its own requests, so:
 /// - clients of one process share one budget by cloning the client or by
-///   giving each the same [`SharedBudget`] ([`ClientConfig::shared_budget`],
-///   [`Client::budget`]);
+///   giving each the same [`SharedBudget`] (the `shared_budget` setter of
+///   [`ClientConfig::builder`], [`Client::budget`]);
 /// - operators who run several processes as one user (CI and a person at
 ///   the same time, or several environments applied in parallel) give each
 ///   process its share, e.g. `MADPLAN_CLOUDFLARE_BUDGET=400` for three.
@@ -289,7 +289,8 @@ impl Client {
     }
 
     /// This client's request budget, to give to another client of this
-    /// process ([`ClientConfig::shared_budget`]) so that both count against
+    /// process (the `shared_budget` setter of [`ClientConfig::builder`]) so
+    /// that both count against
     /// one limit.
     pub fn budget(&self) -> SharedBudget {
         self.budget.clone()

@@ -76,7 +76,7 @@ pub use rules::{
     RulesOutputs, WafAction,
 };
 pub use settings::{ZoneSettings, ZoneSettingsOutputs};
-pub use zone::{Zone, ZoneOutputs, ZoneRef};
+pub use zone::{Zone, ZoneLookup, ZoneOutputs, ZoneRef};
 
 pub use crate::client::dns::Ttl;
 

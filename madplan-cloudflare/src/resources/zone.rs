@@ -8,13 +8,33 @@ use serde::{Deserialize, Serialize};
 use super::{Cloudflare, PlanTier, ZoneId, ZonePlan};
 use crate::error::PROVIDER;
 
-/// A zone found by name (`madplan.com`), with the plan the environment
-/// expects it to be on: reading it fails when Cloudflare says otherwise,
-/// so the plan-dependent validation of the resources on it can be trusted.
+/// How a zone is found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ZoneLookup {
+    /// By its domain name, among the zones the token sees.
+    Name(String),
+    /// By its id (the deployment guide's `cloudflare_zone_id`).
+    Id(String),
+}
+
+impl std::fmt::Display for ZoneLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ZoneLookup::Name(n) => f.write_str(n),
+            ZoneLookup::Id(i) => write!(f, "with id {i}"),
+        }
+    }
+}
+
+/// A zone found by name (`madplan.com`) or id, with the plan the
+/// environment expects it to be on: reading it fails when Cloudflare says
+/// otherwise, so the plan-dependent validation of the resources on it can
+/// be trusted.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Zone {
-    /// The zone's domain name.
-    pub name: String,
+    /// How it is found.
+    pub lookup: ZoneLookup,
     /// The plan it is on.
     pub plan: ZonePlan,
 }
@@ -23,7 +43,15 @@ impl Zone {
     /// The zone named `name`, on `plan`.
     pub fn named(name: &str, plan: ZonePlan) -> Self {
         Self {
-            name: name.to_string(),
+            lookup: ZoneLookup::Name(name.to_string()),
+            plan,
+        }
+    }
+
+    /// The zone whose id is `id`, on `plan`.
+    pub fn with_id(id: &str, plan: ZonePlan) -> Self {
+        Self {
+            lookup: ZoneLookup::Id(id.to_string()),
             plan,
         }
     }
@@ -48,13 +76,26 @@ impl DataSource for Zone {
     type Outputs = ZoneOutputs;
 
     fn validate(&self, _cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
-        let name = self.name.trim();
-        if name.is_empty() || !name.contains('.') || name != self.name || name.ends_with('.') {
-            problems.push(problem(
-                "name",
-                format!("{:?} is not a zone name", self.name),
-                Some("the registered domain, e.g. madplan.com"),
-            ));
+        match &self.lookup {
+            ZoneLookup::Name(n) => {
+                let name = n.trim();
+                if name.is_empty() || !name.contains('.') || name != n || name.ends_with('.') {
+                    problems.push(problem(
+                        "lookup",
+                        format!("{n:?} is not a zone name"),
+                        Some("the registered domain, e.g. madplan.com"),
+                    ));
+                }
+            }
+            ZoneLookup::Id(id) => {
+                if id.len() != 32 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+                    problems.push(problem(
+                        "lookup",
+                        format!("{id:?} is not a zone id (32 hex digits)"),
+                        None,
+                    ));
+                }
+            }
         }
         if self.plan.advanced_rate_limiting && self.plan.tier != PlanTier::Enterprise {
             problems.push(problem(
@@ -66,11 +107,11 @@ impl DataSource for Zone {
     }
 
     async fn read(&self, cf: &Cloudflare) -> Result<ZoneOutputs, ProviderError> {
-        let zone = cf
-            .client()
-            .zone_by_name(&self.name)
-            .await
-            .map_err(|e| e.into_provider())?;
+        let found = match &self.lookup {
+            ZoneLookup::Name(n) => cf.client().zone_by_name(n).await,
+            ZoneLookup::Id(id) => cf.client().zone(id).await,
+        };
+        let zone = found.map_err(|e| e.into_provider())?;
         let live = zone.plan.as_ref().and_then(|p| p.legacy_id.clone());
         if let Some(tier) = live.as_deref().and_then(PlanTier::from_legacy_id)
             && tier != self.plan.tier
@@ -81,8 +122,13 @@ impl DataSource for Zone {
                 format!(
                     "the zone {} is on the {tier} plan, but the environment declares {}; \
                      what the resources on it may do was checked against the declared plan: \
-                     correct Zone::named(\"{}\", ...)",
-                    self.name, self.plan.tier, self.name
+                     correct the plan given to Zone::{}",
+                    zone.name,
+                    self.plan.tier,
+                    match self.lookup {
+                        ZoneLookup::Name(_) => "named",
+                        ZoneLookup::Id(_) => "with_id",
+                    }
                 ),
             ));
         }
