@@ -326,3 +326,37 @@ async fn records_cloudflare_would_refuse_are_validation_errors_before_any_call()
     assert_eq!(problems.0.len(), 5, "{text}");
     assert!(fake.requests().is_empty(), "{:?}", fake.requests());
 }
+
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_adopted_not_made_twice() {
+    let fake = fake("business").await;
+    let z = fake.zone_id(ZONE);
+    let dir = tempfile::tempdir().unwrap();
+    let one = |fake: &madplan_cloudflare::fake::FakeCloudflare| {
+        let (mut env, zone) = env(fake, ZonePlan::business());
+        env.add(
+            "www",
+            DnsRecord::cname(&zone, "www.madplan.com", "cname.vercel-dns.com"),
+        );
+        env
+    };
+    // A first apply (the state gets its lineage) with nothing else yet.
+    let (env0, _) = env(&fake, ZonePlan::business());
+    apply(env0, &dir).await;
+    // Cloudflare makes the record, the answer is lost (502), and a POST is
+    // not sent again: the apply fails.
+    let e = engine(one(&fake), &dir);
+    let plan = e.plan().await.unwrap();
+    fake.lose_next_answers(1);
+    let err = e.apply(&plan).await.unwrap_err().to_string();
+    assert!(err.contains("502"), "{err}");
+    assert_eq!(fake.records(&z).len(), 1, "it was made");
+    // The next plan finds it by its marker and adopts it.
+    let plan = engine(one(&fake), &dir).plan().await.unwrap();
+    let www = plan.change("cloudflare.dns_record.www").unwrap();
+    assert!(www.adopt && www.action == Action::NoOp, "{}", plan.render());
+    apply(one(&fake), &dir).await;
+    assert_eq!(fake.records(&z).len(), 1, "not made twice");
+    assert_clean(one(&fake), &dir).await;
+    no_violations(&fake);
+}
