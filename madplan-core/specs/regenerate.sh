@@ -13,7 +13,7 @@ trim "$src/atlas-transformed.yaml" \
   "$here/atlas-trim.json"
 
 trim "$src/cf-2023-08-04.yaml" \
-  '^/zones(/\{zone_id\}/rulesets.*|/\{zone_identifier\}/(dns_records.*|settings/(always_use_https|min_tls_version|security_header|ssl|tls_1_3)))?$' \
+  '^/zones(/\{identifier\}|/\{zone_id\}/rulesets.*|/\{zone_identifier\}/(dns_records.*|settings(/(always_use_https|automatic_https_rewrites|min_tls_version|security_header|ssl|tls_1_3))?|ssl/(certificate_packs.*|universal/settings)))?$' \
   "$here/cf-trim.json" --prefer-scheme api_token
 
 trim "$src/dd-v1.yaml" \

@@ -1,9 +1,24 @@
 //! Zones.
 
+use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
 use super::Client;
 use crate::error::Error;
+
+/// The plan a zone is on, as the zone object carries it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZonePlanInfo {
+    /// The plan's id.
+    #[serde(default)]
+    pub id: String,
+    /// Its name, e.g. `Free Website`.
+    #[serde(default)]
+    pub name: String,
+    /// `free`, `pro`, `business` or `enterprise`.
+    #[serde(default)]
+    pub legacy_id: Option<String>,
+}
 
 /// A zone (a domain on Cloudflare).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,6 +30,10 @@ pub struct Zone {
     /// `active`, `pending`, ...
     #[serde(default)]
     pub status: String,
+    /// Its plan. (The 2023 OpenAPI document leaves it out of the zone
+    /// object; the API sends it.)
+    #[serde(default)]
+    pub plan: Option<ZonePlanInfo>,
 }
 
 impl Client {
@@ -27,5 +46,16 @@ impl Client {
             .into_iter()
             .find(|z| z.name == name)
             .ok_or_else(|| Error::ZoneNotFound(name.to_string()))
+    }
+
+    /// The zone `id`.
+    pub async fn zone(&self, id: &str) -> Result<Zone, Error> {
+        self.result::<_, ()>(Method::GET, &format!("/zones/{id}"), &[], None)
+            .await
+    }
+
+    /// Every zone the token can see, all pages (50 a page).
+    pub async fn zones(&self) -> Result<Vec<Zone>, Error> {
+        self.all("/zones", &[], 50).await
     }
 }
