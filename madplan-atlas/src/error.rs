@@ -3,14 +3,11 @@
 use std::fmt;
 use std::time::Duration;
 
-use madplan_core::rest::{Call, HttpError};
+use madplan_core::rest::HttpError;
 use madplan_core::{ErrorClass, ProviderError};
 use serde::Deserialize;
 
 use crate::client::backup::RestoreState;
-
-/// The API's name in messages.
-const API: &str = "Atlas";
 
 /// One field Atlas refused, from `badRequestDetail.fields`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -196,49 +193,9 @@ pub const DUPLICATE_CODES: &[&str] = &[
     "INTEGRATION_ALREADY_CONFIGURED",
 ];
 
+madplan_core::http_error_constructors!(Error, "Atlas");
+
 impl Error {
-    /// The request got no answer.
-    pub(crate) fn transport(
-        method: impl Into<String>,
-        path: impl Into<String>,
-        source: reqwest::Error,
-    ) -> Self {
-        Error::Http(HttpError::Transport {
-            api: API,
-            call: Call {
-                method: method.into(),
-                path: path.into(),
-            },
-            source,
-        })
-    }
-
-    /// The answer was not what the API documents.
-    pub(crate) fn decode(
-        method: impl Into<String>,
-        path: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Error::Http(HttpError::Decode {
-            api: API,
-            call: Call {
-                method: method.into(),
-                path: path.into(),
-            },
-            message: message.into(),
-        })
-    }
-
-    /// A value the API would refuse, caught before sending.
-    pub fn invalid(what: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Http(HttpError::invalid(what, message))
-    }
-
-    /// The client is not configured.
-    pub(crate) fn config(message: impl Into<String>) -> Self {
-        Error::Http(HttpError::Config(message.into()))
-    }
-
     /// Whether the thing asked for does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::Api { status: 404, .. })

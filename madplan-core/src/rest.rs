@@ -149,6 +149,62 @@ impl HttpError {
     }
 }
 
+/// Gives a REST client's error type (an enum with an
+/// `Http(HttpError)` variant) the constructors of the shared failures:
+/// `transport`, `decode` and `config` for the client's own use, `invalid`
+/// for everyone. `api` names the API in messages.
+#[macro_export]
+macro_rules! http_error_constructors {
+    ($error:ident, $api:literal) => {
+        impl $error {
+            /// The request got no answer.
+            #[allow(dead_code)]
+            pub(crate) fn transport(
+                method: impl Into<String>,
+                path: impl Into<String>,
+                source: reqwest::Error,
+            ) -> Self {
+                $error::Http($crate::rest::HttpError::Transport {
+                    api: $api,
+                    call: $crate::rest::Call {
+                        method: method.into(),
+                        path: path.into(),
+                    },
+                    source,
+                })
+            }
+
+            /// The answer was not what the API documents.
+            #[allow(dead_code)]
+            pub(crate) fn decode(
+                method: impl Into<String>,
+                path: impl Into<String>,
+                message: impl Into<String>,
+            ) -> Self {
+                $error::Http($crate::rest::HttpError::Decode {
+                    api: $api,
+                    call: $crate::rest::Call {
+                        method: method.into(),
+                        path: path.into(),
+                    },
+                    message: message.into(),
+                })
+            }
+
+            /// A value the API would refuse, caught before sending.
+            pub fn invalid(what: impl Into<String>, message: impl Into<String>) -> Self {
+                $error::Http($crate::rest::HttpError::invalid(what, message))
+            }
+
+            /// The client is not configured.
+            #[allow(dead_code)]
+            pub(crate) fn config(message: impl Into<String>) -> Self {
+                $error::Http($crate::rest::HttpError::Config(message.into()))
+            }
+        }
+    };
+}
+
 /// One page of a list: its items, and whether the server says more follow.
 #[derive(Clone, Debug)]
 pub struct Page<T> {

@@ -1,9 +1,7 @@
 //! The error of every Datadog call.
 
-use madplan_core::rest::{Call, HttpError};
+use madplan_core::rest::HttpError;
 
-/// The API's name in messages.
-const API: &str = "Datadog";
 use std::time::Duration;
 
 use serde_json::Value;
@@ -47,49 +45,9 @@ pub enum Error {
     Http(#[from] HttpError),
 }
 
+madplan_core::http_error_constructors!(Error, "Datadog");
+
 impl Error {
-    /// The request got no answer.
-    pub(crate) fn transport(
-        method: impl Into<String>,
-        path: impl Into<String>,
-        source: reqwest::Error,
-    ) -> Self {
-        Error::Http(HttpError::Transport {
-            api: API,
-            call: Call {
-                method: method.into(),
-                path: path.into(),
-            },
-            source,
-        })
-    }
-
-    /// The answer was not what the API documents.
-    pub(crate) fn decode(
-        method: impl Into<String>,
-        path: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Error::Http(HttpError::Decode {
-            api: API,
-            call: Call {
-                method: method.into(),
-                path: path.into(),
-            },
-            message: message.into(),
-        })
-    }
-
-    /// A value the API would refuse, caught before sending.
-    pub fn invalid(what: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Http(HttpError::invalid(what, message))
-    }
-
-    /// The client is not configured.
-    pub(crate) fn config(message: impl Into<String>) -> Self {
-        Error::Http(HttpError::Config(message.into()))
-    }
-
     /// Whether the thing asked for does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::Api { status: 404, .. })
