@@ -13,6 +13,7 @@ use crate::address::Address;
 use crate::error::{Error, Problem, Problems, Result};
 use crate::graph::Graph;
 use crate::input::{IntoInput, OutputRef, Ref, marker};
+use crate::policy::{Policy, PolicyCx, Waiver};
 use crate::registry::{ErasedKind, Kinds, Providers};
 use crate::resource::{DataSource, Provider, Resource};
 use crate::secret::Secret;
@@ -75,6 +76,8 @@ pub struct Environment {
     pub(crate) providers: Providers,
     pub(crate) exports: BTreeMap<String, Value>,
     pub(crate) secrets: Arc<BTreeMap<String, SecretString>>,
+    policies: Vec<Arc<dyn Policy>>,
+    waivers: Vec<Waiver>,
 }
 
 impl std::fmt::Debug for Environment {
@@ -109,6 +112,8 @@ impl Environment {
             providers: Providers::default(),
             exports: BTreeMap::new(),
             secrets: Arc::new(BTreeMap::new()),
+            policies: Vec::new(),
+            waivers: Vec::new(),
         }
     }
 
@@ -328,6 +333,82 @@ impl Environment {
         Secret::new(name, version)
     }
 
+    /// Adds a policy: a rule over the whole environment, checked with
+    /// validation before any API call.
+    pub fn add_policy(&mut self, policy: impl Policy + 'static) {
+        self.policies.push(Arc::new(policy));
+    }
+
+    /// Waives the policy `name`, explicitly: it is still checked, and what
+    /// it finds is logged as a warning and listed by
+    /// [`Environment::waived_findings`], but it does not stop a plan.
+    /// `reason` says why and who decided; it is logged with every finding.
+    pub fn waive(&mut self, name: &str, reason: &str) {
+        if !self.policies.iter().any(|p| p.name() == name) {
+            self.early_problems.push(Problem {
+                address: None,
+                field: Some(format!("waiver {name:?}")),
+                message: "there is no policy of that name to waive".into(),
+                hint: Some(format!(
+                    "the policies are: {}",
+                    self.policies
+                        .iter()
+                        .map(|p| p.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            });
+            return;
+        }
+        self.waivers.push(Waiver {
+            policy: name.to_string(),
+            reason: reason.to_string(),
+        });
+    }
+
+    /// The policies and what each found (waived ones included), with the
+    /// waiver that applies, if any.
+    pub fn policy_findings(&self) -> Vec<(String, Option<Waiver>, Vec<Problem>)> {
+        let specs = self.spec_map();
+        let protected = |a: &Address| self.node(a).is_some_and(|n| n.protected);
+        let cx = PolicyCx {
+            environment: &self.name,
+            specs: &specs,
+            protected: &protected,
+        };
+        self.policies
+            .iter()
+            .map(|p| {
+                let waiver = self.waivers.iter().find(|w| w.policy == p.name()).cloned();
+                let found = p
+                    .check(&cx)
+                    .into_iter()
+                    .map(|mut pr| {
+                        pr.message = format!("policy {}: {}", p.name(), pr.message);
+                        pr
+                    })
+                    .collect();
+                (p.name().to_string(), waiver, found)
+            })
+            .collect()
+    }
+
+    /// What waived policies found, with their waivers.
+    pub fn waived_findings(&self) -> Vec<(Waiver, Problem)> {
+        self.policy_findings()
+            .into_iter()
+            .filter_map(|(_, w, found)| w.map(|w| (w, found)))
+            .flat_map(|(w, found)| found.into_iter().map(move |p| (w.clone(), p)))
+            .collect()
+    }
+
+    fn spec_map(&self) -> HashMap<Address, Value> {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.spec.clone().map(|s| (n.address.clone(), s)))
+            .collect()
+    }
+
     /// Exports a value under `name`, shown by the `output` command once
     /// known (e.g. a load balancer's DNS name):
     /// `env.export::<VpcId>("vpc_id", &vpc)`.
@@ -450,11 +531,7 @@ impl Environment {
         }
         problems.extend(self.data_input_problems());
         problems.extend(self.field_rule_problems());
-        let specs: HashMap<Address, Value> = self
-            .nodes
-            .iter()
-            .filter_map(|n| n.spec.clone().map(|s| (n.address.clone(), s)))
-            .collect();
+        let specs = self.spec_map();
         let cx = ValidateCx {
             environment: &self.name,
             specs: &specs,
@@ -471,6 +548,16 @@ impl Environment {
         }
         for (kind, all) in by_kind.values() {
             kind.validate_kind(all, &cx, &mut problems);
+        }
+        for (name, waiver, found) in self.policy_findings() {
+            match waiver {
+                Some(w) => {
+                    for p in &found {
+                        tracing::warn!(policy = %name, reason = %w.reason, finding = %p, "waived policy");
+                    }
+                }
+                None => problems.extend(found),
+            }
         }
         if problems.is_empty() {
             Ok(())

@@ -17,6 +17,7 @@ pub mod input;
 pub mod net;
 pub mod paths;
 pub mod plan;
+pub mod policy;
 pub mod registry;
 pub mod resource;
 #[cfg(feature = "rest")]
@@ -37,6 +38,7 @@ pub use events::{Event, EventSink, TracingEvents};
 pub use input::{Input, IntoInput, OutputRef, Ref};
 pub use net::Cidr;
 pub use plan::{Action, FieldChange, Foreign, ForeignObject, Plan, ResourceChange, Summary};
+pub use policy::{Policy, PolicyCx, PolicyFn, Waiver};
 pub use registry::{Kinds, Providers};
 pub use resource::{
     Claim, DataSource, Found, Observed, OpCx, Provider, Readiness, RefreshCx, Replacement,
