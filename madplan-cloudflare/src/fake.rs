@@ -55,11 +55,6 @@ pub enum Allowance {
     /// answer can fit (`success` must be both `true` and `false`). They are
     /// checked against `api-response-common-failure` alone.
     FailureAnswersMergedWithSuccess,
-    /// The document is OpenAPI 3.0, whose `nullable: true` the JSON Schema
-    /// check does not know; such schemas are made to accept `null`, as
-    /// OpenAPI 3.0 means (e.g. a zone's `activated_on`, a failure's
-    /// `result`).
-    OpenApi30Nullable,
     /// Cloudflare added the OPENPGPKEY record type after the 2023 document:
     /// `dns-record` gets one more branch for it (`content` a string, the
     /// common record fields), so a zone holding one lists; no other type is
@@ -73,11 +68,10 @@ pub enum Allowance {
 
 impl Allowance {
     /// Every allowance this spec needs.
-    pub const ALL: [Allowance; 6] = [
+    pub const ALL: [Allowance; 5] = [
         Allowance::RuleRequestLacksActions,
         Allowance::DnsRecordRequiresResponseFields,
         Allowance::FailureAnswersMergedWithSuccess,
-        Allowance::OpenApi30Nullable,
         Allowance::RecordTypesNewerThanSpec,
         Allowance::BotManagementNotInSpec,
     ];
@@ -170,34 +164,6 @@ fn patch_spec(spec: &mut Value, allowances: &[Allowance]) {
                 }
             }
         }
-    }
-    if allowances.contains(&Allowance::OpenApi30Nullable) {
-        nullable(spec);
-    }
-}
-
-/// `nullable: true` as JSON Schema: also accept `null`.
-fn nullable(v: &mut Value) {
-    match v {
-        Value::Object(o) => {
-            for x in o.values_mut() {
-                nullable(x);
-            }
-            if o.get("nullable") == Some(&Value::Bool(true)) {
-                o.remove("nullable");
-                let inner = Value::Object(std::mem::take(o));
-                // Read-only and write-only stay visible where the check
-                // looks for them.
-                for flag in ["readOnly", "writeOnly"] {
-                    if inner[flag] == true {
-                        o.insert(flag.into(), json!(true));
-                    }
-                }
-                o.insert("anyOf".into(), json!([{"type": "null"}, inner]));
-            }
-        }
-        Value::Array(a) => a.iter_mut().for_each(nullable),
-        _ => {}
     }
 }
 

@@ -197,6 +197,7 @@ impl SpecCheck {
     /// Compiles an OpenAPI 3.0 document given as JSON.
     pub fn from_document(mut spec: Value) -> Result<Self, String> {
         numbers_as_numbers(&mut spec);
+        nullable(&mut spec);
         // Read-only properties are not sent in requests, so a `required`
         // that names one applies to responses only (OpenAPI 3.0, readOnly).
         let mut request_components = spec["components"].clone();
@@ -554,6 +555,32 @@ fn read_only(spec: &Value, p: &Value) -> bool {
             .is_some_and(|parts| parts.iter().any(|x| read_only(spec, x)))
 }
 
+/// OpenAPI 3.0's `nullable: true` as JSON Schema says it (the check compiles
+/// schemas as JSON Schema, which does not know `nullable`): the schema also
+/// accepts `null`. Read-only and write-only flags stay where the check looks
+/// for them.
+fn nullable(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            for x in o.values_mut() {
+                nullable(x);
+            }
+            if o.get("nullable") == Some(&Value::Bool(true)) {
+                o.remove("nullable");
+                let inner = Value::Object(std::mem::take(o));
+                for flag in ["readOnly", "writeOnly"] {
+                    if inner[flag] == true {
+                        o.insert(flag.into(), json!(true));
+                    }
+                }
+                o.insert("anyOf".into(), json!([{"type": "null"}, inner]));
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(nullable),
+        _ => {}
+    }
+}
+
 /// Whether the property schema `p` is write-only (directly, through
 /// `$ref`, or in one of its `allOf` parts).
 fn write_only(spec: &Value, p: &Value) -> bool {
@@ -647,6 +674,7 @@ mod tests {
             "components": {"schemas": {
                 "Thing": {"type": "object", "required": ["id", "secret"], "properties": {
                     "id": {"type": "string"},
+                    "note": {"type": "string", "nullable": true},
                     "size": {"type": "integer"},
                     "secret": {"type": "string", "writeOnly": true}
                 }},
@@ -680,6 +708,28 @@ mod tests {
         );
         assert_eq!(bad.len(), 1, "{bad:?}");
         assert!(bad[0].contains("getThing: answer 200 /size"), "{bad:?}");
+        // OpenAPI 3.0 `nullable` lets null through, and only null.
+        assert!(
+            s.check_answer(
+                "GET",
+                &path,
+                200,
+                "application/json",
+                br#"{"id":"t1","note":null}"#
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            s.check_answer(
+                "GET",
+                &path,
+                200,
+                "application/json",
+                br#"{"id":"t1","note":3}"#
+            )
+            .len(),
+            1
+        );
         // 404 falls under 4XX.
         assert!(
             s.check_answer("GET", &path, 404, "application/json", br#"{"error":404}"#)

@@ -36,7 +36,7 @@ const PERIOD: Duration = Duration::from_secs(10);
 fn v1_spec() -> Arc<SpecCheck> {
     static SPEC: OnceLock<Arc<SpecCheck>> = OnceLock::new();
     SPEC.get_or_init(|| {
-        Arc::new(SpecCheck::load("dd-trim.json", nullable).unwrap_or_else(|e| panic!("{e}")))
+        Arc::new(SpecCheck::load("dd-trim.json", |_| {}).unwrap_or_else(|e| panic!("{e}")))
     })
     .clone()
 }
@@ -44,34 +44,9 @@ fn v1_spec() -> Arc<SpecCheck> {
 fn v2_spec() -> Arc<SpecCheck> {
     static SPEC: OnceLock<Arc<SpecCheck>> = OnceLock::new();
     SPEC.get_or_init(|| {
-        Arc::new(SpecCheck::load("dd-v2-trim.json", nullable).unwrap_or_else(|e| panic!("{e}")))
+        Arc::new(SpecCheck::load("dd-v2-trim.json", |_| {}).unwrap_or_else(|e| panic!("{e}")))
     })
     .clone()
-}
-
-/// OpenAPI 3.0's `nullable: true` as JSON Schema says it (the check
-/// compiles schemas as JSON Schema, which does not know `nullable`): the
-/// type also admits `null`, and so does an enum. Datadog marks the fields
-/// a `PUT` clears with `null` this way (`renotify_interval`, `priority`,
-/// `warning` thresholds...).
-fn nullable(v: &mut Value) {
-    match v {
-        Value::Object(o) => {
-            if o.get("nullable") == Some(&Value::Bool(true)) {
-                if let Some(Value::String(t)) = o.get("type").cloned() {
-                    o.insert("type".into(), json!([t, "null"]));
-                }
-                if let Some(Value::Array(e)) = o.get_mut("enum")
-                    && !e.contains(&Value::Null)
-                {
-                    e.push(Value::Null);
-                }
-            }
-            o.values_mut().for_each(nullable);
-        }
-        Value::Array(a) => a.iter_mut().for_each(nullable),
-        _ => {}
-    }
 }
 
 #[derive(Default)]
