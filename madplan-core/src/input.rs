@@ -164,6 +164,12 @@ impl IntoInput<crate::net::Cidr> for &str {
     }
 }
 
+impl IntoInput<crate::net::Cidr> for String {
+    fn into_input(self) -> Input<crate::net::Cidr> {
+        Input::Value(crate::net::Cidr::from(self))
+    }
+}
+
 impl<T> From<T> for Input<T> {
     fn from(v: T) -> Self {
         Input::Value(v)

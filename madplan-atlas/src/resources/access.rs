@@ -20,7 +20,7 @@ use madplan_core::{
 };
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::{Atlas, IntoCidr, IntoText, ProjectId, known};
+use super::{Atlas, ProjectId, known};
 use crate::client::access::{AccessEntry, Source};
 
 /// Atlas's longest entry comment.
@@ -53,9 +53,9 @@ pub struct AccessListEntry {
 
 impl AccessListEntry {
     /// A block of addresses.
-    pub fn cidr(block: impl IntoCidr) -> Self {
+    pub fn cidr(block: impl IntoInput<Cidr>) -> Self {
         Self {
-            source: AccessSource::Cidr(block.into_cidr()),
+            source: AccessSource::Cidr(block.into_input()),
             note: None,
         }
     }
@@ -70,9 +70,9 @@ impl AccessListEntry {
     }
 
     /// An AWS security group.
-    pub fn security_group(id: impl IntoText) -> Self {
+    pub fn security_group(id: impl IntoInput<String>) -> Self {
         Self {
-            source: AccessSource::SecurityGroup(id.into_text()),
+            source: AccessSource::SecurityGroup(id.into_input()),
             note: None,
         }
     }

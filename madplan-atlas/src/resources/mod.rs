@@ -213,62 +213,6 @@ impl IntoInput<ConnectionString> for &Ref<Cluster> {
     }
 }
 
-/// What a builder takes for a CIDR block: text, a [`madplan_core::Cidr`],
-/// or an [`Input`] (another resource's output).
-pub trait IntoCidr {
-    /// The input.
-    fn into_cidr(self) -> Input<madplan_core::Cidr>;
-}
-
-impl IntoCidr for &str {
-    fn into_cidr(self) -> Input<madplan_core::Cidr> {
-        Input::Value(madplan_core::Cidr::from(self))
-    }
-}
-
-impl IntoCidr for String {
-    fn into_cidr(self) -> Input<madplan_core::Cidr> {
-        Input::Value(madplan_core::Cidr::from(self))
-    }
-}
-
-impl IntoCidr for madplan_core::Cidr {
-    fn into_cidr(self) -> Input<madplan_core::Cidr> {
-        Input::Value(self)
-    }
-}
-
-impl IntoCidr for Input<madplan_core::Cidr> {
-    fn into_cidr(self) -> Input<madplan_core::Cidr> {
-        self
-    }
-}
-
-/// What a builder takes for text that may be another resource's output (an
-/// IAM role's ARN, a security group id): text, or an [`Input`].
-pub trait IntoText {
-    /// The input.
-    fn into_text(self) -> Input<String>;
-}
-
-impl IntoText for &str {
-    fn into_text(self) -> Input<String> {
-        Input::Value(self.to_string())
-    }
-}
-
-impl IntoText for String {
-    fn into_text(self) -> Input<String> {
-        Input::Value(self)
-    }
-}
-
-impl IntoText for Input<String> {
-    fn into_text(self) -> Input<String> {
-        self
-    }
-}
-
 /// The value of an input the engine resolved (an unresolved one here is a
 /// bug in the engine).
 pub(crate) fn known<T>(input: &Input<T>) -> Result<&T, ProviderError> {

@@ -13,7 +13,7 @@ use madplan_core::{
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{Atlas, ClusterName, IntoText, ProjectId, fatal, known, lookup};
+use super::{Atlas, ClusterName, ProjectId, fatal, known, lookup};
 use crate::client::users::{
     self as api, ADMIN_DATABASE, Authentication, AwsIamType, EXTERNAL_DATABASE, Label, ListedUser,
     MIN_PASSWORD_LENGTH, Role, Scope,
@@ -220,10 +220,13 @@ impl DatabaseUser {
 
     /// A user for an AWS IAM role (its ARN, often another resource's
     /// output).
-    pub fn aws_iam_role(project: impl IntoInput<ProjectId>, role_arn: impl IntoText) -> Self {
+    pub fn aws_iam_role(
+        project: impl IntoInput<ProjectId>,
+        role_arn: impl IntoInput<String>,
+    ) -> Self {
         Self {
             project: project.into_input(),
-            username: role_arn.into_text(),
+            username: role_arn.into_input(),
             auth: UserAuth::AwsIamRole,
             password: None,
             roles: BTreeSet::new(),
