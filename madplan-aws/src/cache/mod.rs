@@ -1,0 +1,2 @@
+//! Cache.
+pub(crate) fn register(_kinds: &mut madplan_core::Kinds) {}

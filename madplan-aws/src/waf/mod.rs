@@ -1,0 +1,2 @@
+//! WAF.
+pub(crate) fn register(_kinds: &mut madplan_core::Kinds) {}
