@@ -46,6 +46,8 @@ const SETTLING: &[&str] = &[
     "WAFUnavailableEntityException",
     // WAF: a logging or association change still in progress elsewhere.
     "WAFServiceLinkedRoleErrorException",
+    // WAF: an ACL whose association is being removed.
+    "WAFAssociatedItemException",
     // IAM: another request is changing the same entity.
     "ConcurrentModification",
     "ConcurrentModificationException",
