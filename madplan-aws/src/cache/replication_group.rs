@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_elasticache::types::{
     AuthTokenUpdateStrategyType, AutomaticFailoverStatus, CacheCluster, MultiAzStatus,
-    ReplicationGroup as ApiGroup, Tag,
+    NodeGroupConfiguration, ReplicationGroup as ApiGroup, Tag,
 };
 use futures_util::{StreamExt, TryStreamExt};
 use madplan_core::{
@@ -177,6 +177,18 @@ impl ReplicationGroup {
             .take(usize::from(self.nodes))
             .cloned()
             .collect()
+    }
+
+    /// The one node group: the primary in the first zone, the replicas in
+    /// the zones in turn.
+    fn node_group(&self) -> NodeGroupConfiguration {
+        let zones = self.node_zones();
+        NodeGroupConfiguration::builder()
+            .node_group_id("0001")
+            .replica_count(i32::from(self.nodes) - 1)
+            .set_primary_availability_zone(zones.first().cloned())
+            .set_replica_availability_zones(Some(zones.into_iter().skip(1).collect()))
+            .build()
     }
 
     /// Waits until the group is available and returns its outputs.
@@ -548,8 +560,13 @@ impl Resource for ReplicationGroup {
             .engine("redis")
             .engine_version(self.engine_version.as_str())
             .cache_node_type(self.node_type.as_str())
-            .num_cache_clusters(i32::from(self.nodes))
-            .set_preferred_cache_cluster_azs(Some(self.node_zones()))
+            // One node group (cluster mode off) with its replicas and their
+            // zones; the same as NumCacheClusters with
+            // PreferredCacheClusterAZs for AWS, and the form moto 5.2
+            // honours (it ignores NumCacheClusters).
+            .num_node_groups(1)
+            .replicas_per_node_group(i32::from(self.nodes) - 1)
+            .node_group_configuration(self.node_group())
             .automatic_failover_enabled(self.automatic_failover)
             .multi_az_enabled(self.multi_az)
             .cache_subnet_group_name(resolved(&self.subnet_group)?.as_str())
@@ -731,6 +748,10 @@ mod tests {
             .security_groups([Input::Value(SecurityGroupId("sg-1".into()))])
             .build();
         assert_eq!(g.node_zones(), ["us-east-1a", "us-east-1b", "us-east-1a"]);
+        let ng = g.node_group();
+        assert_eq!(ng.replica_count(), Some(2));
+        assert_eq!(ng.primary_availability_zone(), Some("us-east-1a"));
+        assert_eq!(ng.replica_availability_zones(), ["us-east-1b", "us-east-1a"]);
     }
 
     #[test]

@@ -237,9 +237,10 @@ pub struct Role {
     /// Its path (`/` unless given).
     #[builder(default = "/".to_string(), setter(into))]
     pub path: String,
-    /// What it is for.
-    #[builder(default, setter(into))]
-    pub description: String,
+    /// What it is for (`GetAccountAuthorizationDetails` does not return
+    /// it: it is compared with what was last applied).
+    #[builder(default, setter(into, strip_option))]
+    pub description: Option<String>,
     /// The services that may assume it.
     #[builder(setter(transform = |p: impl IntoIterator<Item = ServicePrincipal>| p.into_iter().collect()))]
     pub trust: BTreeSet<ServicePrincipal>,
@@ -273,7 +274,7 @@ fn from_detail(r: &RoleDetail) -> Role {
     Role {
         name: r.role_name().unwrap_or_default().to_string(),
         path: r.path().unwrap_or("/").to_string(),
-        description: String::new(),
+        description: None,
         trust: r
             .assume_role_policy_document()
             .map(trust_of)
@@ -390,7 +391,7 @@ impl Resource for Role {
             .create_role()
             .role_name(&self.name)
             .path(&self.path)
-            .description(&self.description)
+            .set_description(self.description.clone())
             .assume_role_policy_document(trust_json(&self.trust))
             .set_tags(Some(iam_tags(all_tags(cx, &self.tags))?))
             .send()
@@ -433,7 +434,7 @@ impl Resource for Role {
             aws.iam()
                 .update_role()
                 .role_name(name)
-                .description(&self.description)
+                .description(self.description.clone().unwrap_or_default())
                 .send()
                 .await
                 .map_err(aws_error)?;
