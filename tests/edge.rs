@@ -149,7 +149,10 @@ fn edge(name: &str, aws: &Aws, lb: &Lb, extra_alarms: usize) -> Edge {
     );
     env.add(
         "main",
-        Logging::builder().web_acl(&acl).destination(&waf_logs).build(),
+        Logging::builder()
+            .web_acl(&acl)
+            .destination(&waf_logs)
+            .build(),
     );
     let topic = env.add(
         "alerts",
@@ -170,12 +173,7 @@ fn edge(name: &str, aws: &Aws, lb: &Lb, extra_alarms: usize) -> Edge {
     );
     env.add(
         "unhealthy-targets",
-        seed::unhealthy_targets(
-            &format!("{name}-unhealthy"),
-            lb_dim.clone(),
-            tg_dim,
-            &topic,
-        ),
+        seed::unhealthy_targets(&format!("{name}-unhealthy"), lb_dim.clone(), tg_dim, &topic),
     );
     env.add(
         "p95",
@@ -230,7 +228,13 @@ async fn leftovers(conf: &SdkConfig, env: &str) -> BTreeMap<&'static str, usize>
     let mut out = BTreeMap::new();
     let logs = aws_sdk_cloudwatchlogs::Client::new(conf);
     let mut n = 0;
-    for g in logs.describe_log_groups().send().await.unwrap().log_groups() {
+    for g in logs
+        .describe_log_groups()
+        .send()
+        .await
+        .unwrap()
+        .log_groups()
+    {
         let arn = g.arn().unwrap().trim_end_matches(":*");
         let t = logs
             .list_tags_for_resource()
@@ -512,8 +516,16 @@ async fn waf_logs_flow_logs_topic_alarms_apply_plan_drift_repair_destroy() {
         ("aws.waf_logging.main", Action::Update, vec!["redacted"]),
         ("aws.waf_web_acl_association.alb", Action::Create, vec![]),
         ("aws.log_group.app", Action::Update, vec!["retention"]),
-        ("aws.cloudwatch_alarm.p95", Action::Update, vec!["threshold"]),
-        ("aws.iam_role.flow-logs", Action::Update, vec!["inline_policies"]),
+        (
+            "aws.cloudwatch_alarm.p95",
+            Action::Update,
+            vec!["threshold"],
+        ),
+        (
+            "aws.iam_role.flow-logs",
+            Action::Update,
+            vec!["inline_policies"],
+        ),
         ("aws.sns_topic.alerts", Action::Update, vec!["tags"]),
         ("aws.flow_log.main", Action::Create, vec![]),
     ]
@@ -615,7 +627,10 @@ async fn refresh_requests_per_kind() {
             .await
             .unwrap();
         assert!(!plan.has_changes(), "{}", plan.render());
-        println!("no-op plan with {extra} extra alarms and log groups: {:?}", reader.calls());
+        println!(
+            "no-op plan with {extra} extra alarms and log groups: {:?}",
+            reader.calls()
+        );
         per_size.push(reader.calls());
     }
     let (small, big) = (&per_size[0], &per_size[1]);
@@ -663,7 +678,10 @@ fn redis(name: &str, aws: &Aws, token_version: &str, token: &str) -> Environment
             .name(format!("{name}-redis"))
             .description("Redis: 6379 from the application only")
             .vpc(&net.vpc)
-            .ingress([Rule::tcp(PortRange::port(6379), Peer::group(&net.app_group))])
+            .ingress([Rule::tcp(
+                PortRange::port(6379),
+                Peer::group(&net.app_group),
+            )])
             .build(),
     );
     let subnets = env.add(
@@ -673,7 +691,11 @@ fn redis(name: &str, aws: &Aws, token_version: &str, token: &str) -> Environment
             .subnets(net.private.iter().map(|s| s.into_input()))
             .build(),
     );
-    let secret = env.secret("redis-auth", token_version, SecretString::from(token.to_string()));
+    let secret = env.secret(
+        "redis-auth",
+        token_version,
+        SecretString::from(token.to_string()),
+    );
     let group = env.add(
         "main",
         ReplicationGroup::builder()
@@ -708,7 +730,10 @@ async fn redis_apply_plan_failover_drift_token_rotation() {
     let s = state_json(&state);
     let outputs = &s["resources"]["aws.elasticache_replication_group.main"]["outputs"];
     assert!(
-        outputs["primary_endpoint"].as_str().unwrap().contains(&name),
+        outputs["primary_endpoint"]
+            .as_str()
+            .unwrap()
+            .contains(&name),
         "{outputs}"
     );
     // moto answers no ReaderEndpoint (AWS does; the mapping's unit test
@@ -818,7 +843,5 @@ async fn redis_apply_plan_failover_drift_token_rotation() {
         .await
         .unwrap();
     assert_eq!(live.replication_groups()[0].status(), Some("deleting"));
-    assert!(
-        state_json(&state)["resources"]["aws.elasticache_replication_group.main"].is_object()
-    );
+    assert!(state_json(&state)["resources"]["aws.elasticache_replication_group.main"].is_object());
 }

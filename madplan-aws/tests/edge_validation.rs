@@ -120,7 +120,10 @@ async fn every_problem_is_reported_together_without_api_calls() {
             .zone("us-east-1a")
             .build(),
     );
-    let app = env.add("app", SecurityGroup::builder().name("app").vpc(&vpc).build());
+    let app = env.add(
+        "app",
+        SecurityGroup::builder().name("app").vpc(&vpc).build(),
+    );
     let lb = env.add("lb", SecurityGroup::builder().name("lb").vpc(&vpc).build());
     let redis_sg = env.add(
         "redis",

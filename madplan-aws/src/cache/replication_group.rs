@@ -342,10 +342,7 @@ fn check_access(address: &str, group: &SecurityGroup, port: u16, problems: &mut 
                         Peer::Cidr(c) => format!("the block {}", c.as_str()),
                         Peer::Ipv6(c) => format!("the block {c}"),
                         Peer::PrefixList(p) => format!("the prefix list {p}"),
-                        Peer::SecurityGroup(g) => format!(
-                            "{}",
-                            g.reference().map_or_else(|| format!("{g:?}"), |r| r.address.to_string())
-                        ),
+                        Peer::SecurityGroup(g) => g.reference().map_or_else(|| format!("{g:?}"), |r| r.address.to_string()),
                     },
                     r.protocol,
                     r.ports.map_or_else(|| "every port".to_string(), |p| format!("ports {}-{}", p.from, p.to)),
@@ -751,7 +748,10 @@ mod tests {
         let ng = g.node_group();
         assert_eq!(ng.replica_count(), Some(2));
         assert_eq!(ng.primary_availability_zone(), Some("us-east-1a"));
-        assert_eq!(ng.replica_availability_zones(), ["us-east-1b", "us-east-1a"]);
+        assert_eq!(
+            ng.replica_availability_zones(),
+            ["us-east-1b", "us-east-1a"]
+        );
     }
 
     #[test]

@@ -604,6 +604,10 @@ pub fn flow_log_delivery_role(name: &str, log_group: impl IntoInput<ResourcePatt
         .build()
 }
 
+pub(crate) fn register(kinds: &mut madplan_core::Kinds) {
+    kinds.register::<Role>();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -655,8 +659,4 @@ mod tests {
             "arn:aws:logs:us-east-1:1:log-group:flow:*"
         );
     }
-}
-
-pub(crate) fn register(kinds: &mut madplan_core::Kinds) {
-    kinds.register::<Role>();
 }
