@@ -631,28 +631,60 @@ impl WebAcl {
     /// answers that the ACL changed since (`WAFOptimisticLockException`),
     /// reads again and tries once more.
     async fn put(&self, aws: &Aws, outputs: &WebAclOutputs) -> Result<(), ProviderError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let token = lock_token(aws, outputs).await?;
-            let sent = aws
-                .wafv2()
-                .update_web_acl()
-                .name(&outputs.name)
-                .id(&outputs.id)
-                .scope(Scope::Regional)
-                .default_action(self.api_default())
-                .description(&self.description)
-                .set_rules(Some(self.api_rules()?))
-                .visibility_config(self.visibility.to_api()?)
-                .lock_token(token)
-                .send()
-                .await
-                .map_err(aws_error);
-            match sent {
-                Err(e) if attempt == 1 && has_code(&e, "WAFOptimisticLockException") => continue,
-                other => return other.map(|_| ()),
-            }
+        let rules = self.api_rules()?;
+        let visibility = self.visibility.to_api()?;
+        with_lock_token(
+            || lock_token(aws, outputs),
+            |token| {
+                aws.wafv2()
+                    .update_web_acl()
+                    .name(&outputs.name)
+                    .id(&outputs.id)
+                    .scope(Scope::Regional)
+                    .default_action(self.api_default())
+                    .description(&self.description)
+                    .set_rules(Some(rules.clone()))
+                    .visibility_config(visibility.clone())
+                    .lock_token(token)
+                    .send()
+            },
+        )
+        .await
+    }
+}
+
+/// WAF's optimistic locking: reads a lock token with `read`, sends `write`
+/// with it; on `WAFOptimisticLockException` (the ACL changed in between)
+/// reads a fresh token and writes once more, then gives up.
+pub(crate) async fn with_lock_token<R, W, T, E, RF, WF>(
+    read: R,
+    write: W,
+) -> Result<(), ProviderError>
+where
+    R: Fn() -> RF,
+    RF: std::future::Future<Output = Result<String, ProviderError>>,
+    W: Fn(String) -> WF,
+    WF: std::future::Future<
+            Output = Result<
+                T,
+                aws_sdk_wafv2::error::SdkError<
+                    E,
+                    aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+                >,
+            >,
+        >,
+    E: aws_sdk_wafv2::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    aws_sdk_wafv2::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>:
+        aws_sdk_wafv2::operation::RequestId,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let token = read().await?;
+        match write(token).await.map_err(aws_error) {
+            Ok(_) => return Ok(()),
+            Err(e) if attempt == 1 && has_code(&e, "WAFOptimisticLockException") => continue,
+            Err(e) => return Err(e),
         }
     }
 }
@@ -963,6 +995,85 @@ impl Resource for WebAcl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod lock {
+        use std::sync::Mutex;
+
+        use aws_sdk_wafv2::error::SdkError;
+        use aws_sdk_wafv2::operation::update_web_acl::{UpdateWebACLError, UpdateWebAclOutput};
+        use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+        use aws_smithy_runtime_api::http::StatusCode;
+        use aws_smithy_types::body::SdkBody;
+        use aws_smithy_types::error::ErrorMetadata;
+
+        use super::super::with_lock_token;
+
+        type Answer = Result<UpdateWebAclOutput, SdkError<UpdateWebACLError, HttpResponse>>;
+
+        fn refused(code: &str) -> Answer {
+            Err(SdkError::service_error(
+                UpdateWebACLError::generic(ErrorMetadata::builder().code(code).build()),
+                HttpResponse::new(StatusCode::try_from(400).unwrap(), SdkBody::empty()),
+            ))
+        }
+
+        /// Runs `with_lock_token` against answers given in turn; returns
+        /// the result, the tokens read and the tokens each write used.
+        async fn run(answers: Vec<Answer>) -> (bool, usize, Vec<String>) {
+            let reads = Mutex::new(0);
+            let writes = Mutex::new(Vec::new());
+            let answers = Mutex::new(answers.into_iter());
+            let r = with_lock_token(
+                || {
+                    let mut n = reads.lock().unwrap();
+                    *n += 1;
+                    let token = format!("token-{n}");
+                    async move { Ok(token) }
+                },
+                |token| {
+                    writes.lock().unwrap().push(token);
+                    let answer = answers.lock().unwrap().next().unwrap();
+                    async move { answer }
+                },
+            )
+            .await;
+            let reads = *reads.lock().unwrap();
+            (r.is_ok(), reads, writes.into_inner().unwrap())
+        }
+
+        #[tokio::test]
+        async fn an_update_sends_the_token_it_read() {
+            let (ok, reads, writes) = run(vec![Ok(UpdateWebAclOutput::builder().build())]).await;
+            assert!(ok);
+            assert_eq!((reads, writes), (1, vec!["token-1".to_string()]));
+        }
+
+        #[tokio::test]
+        async fn a_conflict_reads_again_and_retries_once_with_the_new_token() {
+            let (ok, reads, writes) = run(vec![
+                refused("WAFOptimisticLockException"),
+                Ok(UpdateWebAclOutput::builder().build()),
+            ])
+            .await;
+            assert!(ok);
+            assert_eq!(reads, 2);
+            assert_eq!(writes, ["token-1", "token-2"]);
+        }
+
+        #[tokio::test]
+        async fn a_second_conflict_fails_and_other_errors_are_not_retried() {
+            let (ok, reads, _) = run(vec![
+                refused("WAFOptimisticLockException"),
+                refused("WAFOptimisticLockException"),
+            ])
+            .await;
+            assert!(!ok);
+            assert_eq!(reads, 2);
+            let (ok, reads, _) = run(vec![refused("WAFInvalidParameterException")]).await;
+            assert!(!ok);
+            assert_eq!(reads, 1);
+        }
+    }
 
     #[test]
     fn the_seed_rate_limit_sends_2000_per_300_seconds_per_ip() {
