@@ -111,6 +111,15 @@ pub struct ReplicationGroupOutputs {
     pub applied: Applied,
 }
 
+/// Where the deletion of a group stands: done once the group is not
+/// found any more; a group still listed (`deleting`) is waited for.
+fn deletion(found: Option<&ApiGroup>) -> Readiness<()> {
+    match found {
+        None => Readiness::Ready(()),
+        Some(g) => Readiness::Waiting(g.status().unwrap_or("unknown").to_string()),
+    }
+}
+
 /// The statuses a group passes through that are not an end.
 fn settled(status: &str) -> bool {
     status == "available"
@@ -731,6 +740,16 @@ mod tests {
         assert!(check_token("abcdefghijklmnop@").is_err());
         assert!(check_token("abcdefghijklmnop/").is_err());
         assert!(check_token(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn a_deletion_is_done_only_once_the_group_is_gone() {
+        let deleting = ApiGroup::builder().status("deleting").build();
+        assert_eq!(
+            deletion(Some(&deleting)),
+            Readiness::Waiting("deleting".into())
+        );
+        assert_eq!(deletion(None), Readiness::Ready(()));
     }
 
     #[test]
