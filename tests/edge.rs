@@ -15,15 +15,12 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use madplan::aws::Aws;
-use madplan::aws::cache::{CacheSubnetGroup, RedisVersion, ReplicationGroup};
-use madplan::aws::iam::flow_log_delivery_role;
+use madplan::aws::edge::{EdgeSpec, RedisSpec, observability, redis};
 use madplan::aws::lb::{LoadBalancerDimension, TargetGroupDimension};
-use madplan::aws::network::{Peer, PortRange, Rule, SecurityGroup};
 use madplan::aws::observability::alarm::seed;
-use madplan::aws::observability::{Endpoint, FlowLog, LogGroup, Retention, Subscription, Topic};
-use madplan::aws::waf::{Logging, Visibility, WebAcl, WebAclAssociation, seed_rules};
+use madplan::aws::observability::{LogGroup, Retention};
 use madplan::core::plan::Action;
-use madplan::core::{ApplyOptions, Environment, IntoInput, Plan, TAG_ENVIRONMENT};
+use madplan::core::{ApplyOptions, Environment, Plan, TAG_ENVIRONMENT};
 use secrecy::SecretString;
 
 /// A load balancer and target group made behind madplan's back, as the web
@@ -84,105 +81,27 @@ async fn make_lb(conf: &SdkConfig, name: &str) -> Lb {
     }
 }
 
-/// Handles of the edge environment.
-struct Edge {
-    env: Environment,
-}
-
-/// The seed's edge and observability for environment `name`, in front of
-/// `lb`: log groups (application, flow logs, WAF) kept 30 days, flow logs
-/// of the network's VPC through a delivery role, the WAF ACL with the
-/// seed's rules associated with the load balancer and logging with
-/// `authorization` and `cookie` redacted, the alert topic with an email
-/// subscription, and the three alarms of the seed.
-fn edge(name: &str, aws: &Aws, lb: &Lb, extra_alarms: usize) -> Edge {
+/// The seed's edge and observability for environment `name`
+/// (`madplan::aws::edge::observability`) in front of `lb`, with `extra`
+/// more alarms and log groups.
+fn edge(name: &str, aws: &Aws, lb: &Lb, extra: usize) -> Environment {
     let (mut env, net) = common::network(name, aws, 2);
-    let app_logs = env.add(
-        "app",
-        LogGroup::builder()
-            .name(format!("/aws/ec2/madplan-{name}"))
-            .retention(Retention::Days30)
-            .build(),
-    );
-    let _ = app_logs;
-    let flow_logs = env.add(
-        "flow",
-        LogGroup::builder()
-            .name(format!("/aws/vpc/flow-logs/{name}"))
-            .retention(Retention::Days30)
-            .build(),
-    );
-    let waf_logs = env.add(
-        "waf",
-        LogGroup::builder()
-            .name(format!("aws-waf-logs-{name}"))
-            .retention(Retention::Days30)
-            .build(),
-    );
-    let role = env.add(
-        "flow-logs",
-        flow_log_delivery_role(&format!("{name}-flow-logs"), &flow_logs),
-    );
-    env.add(
-        "main",
-        FlowLog::builder()
-            .vpc(&net.vpc)
-            .log_group(&flow_logs)
-            .role(&role)
-            .build(),
-    );
-    let acl = env.add(
-        "main",
-        WebAcl::builder()
-            .name(name)
-            .description("MadPlan API")
-            .rules(seed_rules(name))
-            .visibility(Visibility::on(name))
-            .build(),
-    );
-    env.add(
-        "alb",
-        WebAclAssociation::builder()
-            .web_acl(&acl)
-            .resource(lb.lb_arn.as_str())
-            .build(),
-    );
-    env.add(
-        "main",
-        Logging::builder()
-            .web_acl(&acl)
-            .destination(&waf_logs)
-            .build(),
-    );
-    let topic = env.add(
-        "alerts",
-        Topic::builder().name(format!("{name}-alerts")).build(),
-    );
-    env.add(
-        "alerts-email",
-        Subscription::builder()
-            .topic(&topic)
-            .endpoint(Endpoint::Email("alerts@madplan.com".into()))
-            .build(),
-    );
-    let lb_dim = LoadBalancerDimension::from_arn(&lb.lb_arn).unwrap();
-    let tg_dim = TargetGroupDimension::from_arn(&lb.tg_arn).unwrap();
-    env.add(
-        "alb-5xx",
-        seed::alb_5xx_ratio(&format!("{name}-alb-5xx"), lb_dim.clone(), &topic),
-    );
-    env.add(
-        "unhealthy-targets",
-        seed::unhealthy_targets(&format!("{name}-unhealthy"), lb_dim.clone(), tg_dim, &topic),
-    );
-    env.add(
-        "p95",
-        seed::response_time_p95(&format!("{name}-p95"), lb_dim.clone(), &topic),
-    );
-    for i in 0..extra_alarms {
+    let spec = EdgeSpec::builder()
+        .vpc(net.vpc.clone())
+        .load_balancer(lb.lb_arn.as_str())
+        .load_balancer_dimension(LoadBalancerDimension::from_arn(&lb.lb_arn).unwrap())
+        .target_group_dimension(TargetGroupDimension::from_arn(&lb.tg_arn).unwrap())
+        .alert_email("alerts@madplan.com")
+        .build();
+    let edge = observability(&mut env, &spec);
+    for i in 0..extra {
         env.add(
             &format!("p95-{i}"),
-            seed::response_time_p95(&format!("{name}-p95-{i}"), lb_dim.clone(), &topic),
+            seed::response_time_p95(
+                &format!("madplan-{name}-p95-{i}"),
+                spec.load_balancer_dimension.clone(),
+                &edge.alerts,
+            ),
         );
         env.add(
             &format!("extra-{i}"),
@@ -192,7 +111,7 @@ fn edge(name: &str, aws: &Aws, lb: &Lb, extra_alarms: usize) -> Edge {
                 .build(),
         );
     }
-    Edge { env }
+    env
 }
 
 fn state_json(path: &Path) -> serde_json::Value {
@@ -354,7 +273,7 @@ async fn waf_logs_flow_logs_topic_alarms_apply_plan_drift_repair_destroy() {
     let state = dir.path().join("state.json");
     let lb = make_lb(&conf, &format!("lb-{}", &name[5..])).await;
 
-    let report = common::apply(edge(&name, &aws, &lb, 0).env, &state)
+    let report = common::apply(edge(&name, &aws, &lb, 0), &state)
         .await
         .unwrap();
     // 11 network resources, 3 log groups, the role, the flow log, the ACL,
@@ -363,7 +282,7 @@ async fn waf_logs_flow_logs_topic_alarms_apply_plan_drift_repair_destroy() {
 
     // Nothing to do right after an apply.
     let reader = common::aws().await;
-    let plan = common::plan(edge(&name, &reader, &lb, 0).env, &state)
+    let plan = common::plan(edge(&name, &reader, &lb, 0), &state)
         .await
         .unwrap();
     assert!(!plan.has_changes(), "{}", plan.render());
@@ -374,7 +293,7 @@ async fn waf_logs_flow_logs_topic_alarms_apply_plan_drift_repair_destroy() {
     let acl_id = output_of(&state, "aws.waf_web_acl.main", "id");
     let got = waf
         .get_web_acl()
-        .name(&name)
+        .name(format!("madplan-{name}"))
         .id(&acl_id)
         .scope(aws_sdk_wafv2::types::Scope::Regional)
         .send()
@@ -414,7 +333,7 @@ async fn waf_logs_flow_logs_topic_alarms_apply_plan_drift_repair_destroy() {
     let mut rules = live.rules().to_vec();
     rules.retain(|r| r.name() != "known-bad-inputs");
     waf.update_web_acl()
-        .name(&name)
+        .name(format!("madplan-{name}"))
         .id(&acl_id)
         .scope(aws_sdk_wafv2::types::Scope::Regional)
         .default_action(live.default_action().unwrap().clone())
@@ -453,7 +372,7 @@ async fn waf_logs_flow_logs_topic_alarms_apply_plan_drift_repair_destroy() {
     let cw = aws_sdk_cloudwatch::Client::new(&conf);
     let p95 = cw
         .describe_alarms()
-        .alarm_names(format!("{name}-p95"))
+        .alarm_names(format!("madplan-{name}-p95"))
         .send()
         .await
         .unwrap()
@@ -479,7 +398,7 @@ async fn waf_logs_flow_logs_topic_alarms_apply_plan_drift_repair_destroy() {
     // The delivery role's policy removed.
     let iam = aws_sdk_iam::Client::new(&conf);
     iam.delete_role_policy()
-        .role_name(format!("{name}-flow-logs"))
+        .role_name(format!("madplan-{name}-flow-logs"))
         .policy_name("deliver-flow-logs")
         .send()
         .await
@@ -507,7 +426,7 @@ async fn waf_logs_flow_logs_topic_alarms_apply_plan_drift_repair_destroy() {
         .unwrap();
 
     // The plan reports exactly that, field by field.
-    let plan = common::plan(edge(&name, &aws, &lb, 0).env, &state)
+    let plan = common::plan(edge(&name, &aws, &lb, 0), &state)
         .await
         .unwrap();
     let got = changes(&plan);
@@ -544,7 +463,7 @@ async fn waf_logs_flow_logs_topic_alarms_apply_plan_drift_repair_destroy() {
 
     // Apply repairs it all; then nothing is left to do.
     let before = aws.calls();
-    let report = common::apply(edge(&name, &aws, &lb, 0).env, &state)
+    let report = common::apply(edge(&name, &aws, &lb, 0), &state)
         .await
         .unwrap();
     assert_eq!((report.created, report.updated), (2, 6), "{report:?}");
@@ -555,14 +474,14 @@ async fn waf_logs_flow_logs_topic_alarms_apply_plan_drift_repair_destroy() {
     assert_eq!(sent.get("PutMetricAlarm"), Some(&1), "{sent:?}");
     let live = waf
         .get_web_acl()
-        .name(&name)
+        .name(format!("madplan-{name}"))
         .id(&acl_id)
         .scope(aws_sdk_wafv2::types::Scope::Regional)
         .send()
         .await
         .unwrap();
     assert_eq!(live.web_acl().unwrap().rules().len(), 6);
-    let plan = common::plan(edge(&name, &aws, &lb, 0).env, &state)
+    let plan = common::plan(edge(&name, &aws, &lb, 0), &state)
         .await
         .unwrap();
     assert!(!plan.has_changes(), "{}", plan.render());
@@ -570,7 +489,7 @@ async fn waf_logs_flow_logs_topic_alarms_apply_plan_drift_repair_destroy() {
     // Destroy leaves nothing tagged with the environment.
     let left = leftovers(&conf, &name).await;
     assert!(left.values().all(|&n| n > 0), "{left:?}");
-    let report = common::destroy(edge(&name, &aws, &lb, 0).env, &state)
+    let report = common::destroy(edge(&name, &aws, &lb, 0), &state)
         .await
         .unwrap();
     assert_eq!(report.deleted, 24);
@@ -619,11 +538,11 @@ async fn refresh_requests_per_kind() {
     let state = dir.path().join("state.json");
     let mut per_size = Vec::new();
     for extra in [0, 3] {
-        common::apply(edge(&name, &aws, &lb, extra).env, &state)
+        common::apply(edge(&name, &aws, &lb, extra), &state)
             .await
             .unwrap();
         let reader = Aws::from_conf(&conf);
-        let plan = common::plan(edge(&name, &reader, &lb, extra).env, &state)
+        let plan = common::plan(edge(&name, &reader, &lb, extra), &state)
             .await
             .unwrap();
         assert!(!plan.has_changes(), "{}", plan.render());
@@ -662,53 +581,29 @@ async fn refresh_requests_per_kind() {
         Some(&(6 + 6 + 1 + 1)),
         "{big:?}"
     );
-    common::destroy(edge(&name, &aws, &lb, 3).env, &state)
+    common::destroy(edge(&name, &aws, &lb, 3), &state)
         .await
         .unwrap();
 }
 
-/// Redis, and a network for it: the app group, a Redis group that lets
-/// only the app group in on 6379, a subnet group over the private subnets
-/// and a replication group with its AUTH token at `token_version`.
-fn redis(name: &str, aws: &Aws, token_version: &str, token: &str) -> Environment {
+/// Redis (`madplan::aws::edge::redis`) and a network for it, with its
+/// AUTH token at `token_version`.
+fn redis_env(name: &str, aws: &Aws, token_version: &str, token: &str) -> Environment {
     let (mut env, net) = common::network(name, aws, 2);
-    let redis_sg = env.add(
-        "redis",
-        SecurityGroup::builder()
-            .name(format!("{name}-redis"))
-            .description("Redis: 6379 from the application only")
-            .vpc(&net.vpc)
-            .ingress([Rule::tcp(
-                PortRange::port(6379),
-                Peer::group(&net.app_group),
-            )])
-            .build(),
-    );
-    let subnets = env.add(
-        "cache",
-        CacheSubnetGroup::builder()
-            .name(format!("{name}-cache"))
-            .subnets(net.private.iter().map(|s| s.into_input()))
-            .build(),
-    );
     let secret = env.secret(
         "redis-auth",
         token_version,
         SecretString::from(token.to_string()),
     );
-    let group = env.add(
-        "main",
-        ReplicationGroup::builder()
-            .id(name)
-            .node_type("cache.t4g.small")
-            .engine_version(RedisVersion::V7_1)
-            .zones(["us-east-1a", "us-east-1b"])
-            .subnet_group(&subnets)
-            .security_groups([(&redis_sg).into_input()])
+    redis(
+        &mut env,
+        &RedisSpec::builder()
+            .vpc(net.vpc.clone())
+            .private_subnets(net.private.clone())
+            .app_group(net.app_group.clone())
             .auth_token(secret)
             .build(),
     );
-    let _ = group;
     env
 }
 
@@ -718,12 +613,13 @@ const TOKEN_2: &str = "second-token-987654321";
 #[tokio::test]
 async fn redis_apply_plan_failover_drift_token_rotation() {
     let name = common::unique("redis");
+    let id = format!("madplan-{name}");
     let conf = common::sdk_config().await;
     let aws = common::aws().await;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
 
-    let report = common::apply(redis(&name, &aws, "1", TOKEN_1), &state)
+    let report = common::apply(redis_env(&name, &aws, "1", TOKEN_1), &state)
         .await
         .unwrap();
     assert_eq!(report.created, 14);
@@ -744,7 +640,7 @@ async fn redis_apply_plan_failover_drift_token_rotation() {
     let ec = aws_sdk_elasticache::Client::new(&conf);
     let live = ec
         .describe_replication_groups()
-        .replication_group_id(&name)
+        .replication_group_id(&id)
         .send()
         .await
         .unwrap();
@@ -754,20 +650,20 @@ async fn redis_apply_plan_failover_drift_token_rotation() {
     assert_eq!(g.at_rest_encryption_enabled(), Some(true));
     assert_eq!(g.auth_token_enabled(), Some(true));
 
-    let plan = common::plan(redis(&name, &aws, "1", TOKEN_1), &state)
+    let plan = common::plan(redis_env(&name, &aws, "1", TOKEN_1), &state)
         .await
         .unwrap();
     assert!(!plan.has_changes(), "{}", plan.render());
 
     // Automatic failover turned off by hand.
     ec.modify_replication_group()
-        .replication_group_id(&name)
+        .replication_group_id(&id)
         .automatic_failover_enabled(false)
         .apply_immediately(true)
         .send()
         .await
         .unwrap();
-    let plan = common::plan(redis(&name, &aws, "1", TOKEN_1), &state)
+    let plan = common::plan(redis_env(&name, &aws, "1", TOKEN_1), &state)
         .await
         .unwrap();
     let expected: BTreeMap<String, (Action, Vec<String>)> = [(
@@ -776,12 +672,12 @@ async fn redis_apply_plan_failover_drift_token_rotation() {
     )]
     .into();
     assert_eq!(changes(&plan), expected, "{}", plan.render());
-    common::apply(redis(&name, &aws, "1", TOKEN_1), &state)
+    common::apply(redis_env(&name, &aws, "1", TOKEN_1), &state)
         .await
         .unwrap();
     let live = ec
         .describe_replication_groups()
-        .replication_group_id(&name)
+        .replication_group_id(&id)
         .send()
         .await
         .unwrap();
@@ -789,18 +685,18 @@ async fn redis_apply_plan_failover_drift_token_rotation() {
         live.replication_groups()[0].automatic_failover(),
         Some(&aws_sdk_elasticache::types::AutomaticFailoverStatus::Enabled)
     );
-    let plan = common::plan(redis(&name, &aws, "1", TOKEN_1), &state)
+    let plan = common::plan(redis_env(&name, &aws, "1", TOKEN_1), &state)
         .await
         .unwrap();
     assert!(!plan.has_changes(), "{}", plan.render());
 
     // A new value of the token with the same version is invisible (AWS
     // never returns it); a new version rotates it.
-    let plan = common::plan(redis(&name, &aws, "1", TOKEN_2), &state)
+    let plan = common::plan(redis_env(&name, &aws, "1", TOKEN_2), &state)
         .await
         .unwrap();
     assert!(!plan.has_changes(), "{}", plan.render());
-    let plan = common::plan(redis(&name, &aws, "2", TOKEN_2), &state)
+    let plan = common::plan(redis_env(&name, &aws, "2", TOKEN_2), &state)
         .await
         .unwrap();
     let expected: BTreeMap<String, (Action, Vec<String>)> = [(
@@ -812,12 +708,12 @@ async fn redis_apply_plan_failover_drift_token_rotation() {
     let rendered = format!("{}{}", plan.render(), serde_json::to_string(&plan).unwrap());
     assert!(!rendered.contains(TOKEN_2) && !rendered.contains(TOKEN_1));
     let before = aws.calls();
-    common::apply(redis(&name, &aws, "2", TOKEN_2), &state)
+    common::apply(redis_env(&name, &aws, "2", TOKEN_2), &state)
         .await
         .unwrap();
     let sent = delta(&before, &aws.calls());
     assert_eq!(sent.get("ModifyReplicationGroup"), Some(&1), "{sent:?}");
-    let plan = common::plan(redis(&name, &aws, "2", TOKEN_2), &state)
+    let plan = common::plan(redis_env(&name, &aws, "2", TOKEN_2), &state)
         .await
         .unwrap();
     assert!(!plan.has_changes(), "{}", plan.render());
@@ -832,13 +728,13 @@ async fn redis_apply_plan_failover_drift_token_rotation() {
         "aws.elasticache_replication_group".into(),
         Duration::from_secs(1),
     );
-    let engine = common::engine(redis(&name, &aws, "2", TOKEN_2), &state).with_options(options);
+    let engine = common::engine(redis_env(&name, &aws, "2", TOKEN_2), &state).with_options(options);
     let plan = engine.plan_destroy().await.unwrap();
     let err = engine.apply(&plan).await.unwrap_err().to_string();
     assert!(err.contains("deleting"), "{err}");
     let live = ec
         .describe_replication_groups()
-        .replication_group_id(&name)
+        .replication_group_id(&id)
         .send()
         .await
         .unwrap();

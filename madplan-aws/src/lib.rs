@@ -10,7 +10,8 @@
 //! its logging; [`observability`] the log groups, VPC flow logs, the alert
 //! topic and the CloudWatch alarms; [`cache`] the Redis replication group;
 //! [`iam`] roles (the flow logs' delivery role); [`lb`] the typed handles
-//! of the load balancer those take.
+//! of the load balancer those take; [`edge`] ready-made sets of them for the
+//! seed's production stack.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,7 @@ use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use madplan_core::{Kinds, Provider};
 
 pub mod cache;
+pub mod edge;
 mod error;
 pub mod iam;
 pub mod lb;

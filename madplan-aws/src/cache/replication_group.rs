@@ -715,12 +715,7 @@ impl Resource for ReplicationGroup {
             Duration::from_secs(15),
             || {
                 let id = id.clone();
-                async move {
-                    Ok(match describe(aws, &id).await? {
-                        None => Readiness::Ready(()),
-                        Some(g) => Readiness::Waiting(g.status().unwrap_or("unknown").to_string()),
-                    })
-                }
+                async move { Ok(deletion(describe(aws, &id).await?.as_ref())) }
             },
         )
         .await
