@@ -741,3 +741,80 @@ async fn redis_apply_plan_failover_drift_token_rotation() {
     assert_eq!(live.replication_groups()[0].status(), Some("deleting"));
     assert!(state_json(&state)["resources"]["aws.elasticache_replication_group.main"].is_object());
 }
+
+/// After a lost state, `state recover` adopts every tagged resource; the
+/// kinds AWS gives no tags (the association, the logging configuration and
+/// the subscription) are planned again, and making them again is
+/// idempotent: nothing is duplicated.
+#[tokio::test]
+async fn a_lost_state_is_recovered_and_untagged_kinds_are_made_again_without_duplicates() {
+    let name = common::unique("lost");
+    let conf = common::sdk_config().await;
+    let aws = common::aws().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let lb = make_lb(&conf, &format!("lb-{}", &name[5..])).await;
+    common::apply(edge(&name, &aws, &lb, 0), &state)
+        .await
+        .unwrap();
+    let topic = output_of(&state, "aws.sns_topic.alerts", "topic_arn");
+    std::fs::remove_file(&state).unwrap();
+
+    let engine = common::engine(edge(&name, &aws, &lb, 0), &state);
+    let recovery = engine.recover_plan(None).await.unwrap();
+    let mut adopted: Vec<String> = recovery
+        .adopt
+        .iter()
+        .map(|f| f.foreign.address.to_string())
+        .collect();
+    adopted.sort();
+    assert_eq!(adopted.len(), 21, "{adopted:#?}");
+    assert_eq!(engine.recover(&recovery).await.unwrap(), 21);
+
+    let plan = common::plan(edge(&name, &aws, &lb, 0), &state)
+        .await
+        .unwrap();
+    let mut expected: BTreeMap<String, (Action, Vec<String>)> = [
+        "aws.sns_subscription.alerts-email",
+        "aws.waf_logging.main",
+        "aws.waf_web_acl_association.alb",
+    ]
+    .into_iter()
+    .map(|a| (a.to_string(), (Action::Create, vec![])))
+    .collect();
+    // The role's description is write-only (IAM's listing does not return
+    // it): with the state lost there is nothing it was applied as, so it is
+    // sent once more.
+    expected.insert(
+        "aws.iam_role.flow-logs".into(),
+        (Action::Update, vec!["description".into()]),
+    );
+    assert_eq!(changes(&plan), expected, "{}", plan.render());
+    let before = aws.calls();
+    let report = common::apply(edge(&name, &aws, &lb, 0), &state)
+        .await
+        .unwrap();
+    assert_eq!((report.created, report.updated), (3, 1));
+    let sent = delta(&before, &aws.calls());
+    assert!(
+        !sent.keys().any(|k| k.starts_with("Create")),
+        "nothing tagged is made again: {sent:?}"
+    );
+    let sns = aws_sdk_sns::Client::new(&conf);
+    let subs = sns
+        .list_subscriptions_by_topic()
+        .topic_arn(&topic)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(subs.subscriptions().len(), 1, "{subs:?}");
+    let plan = common::plan(edge(&name, &aws, &lb, 0), &state)
+        .await
+        .unwrap();
+    assert!(!plan.has_changes(), "{}", plan.render());
+    common::destroy(edge(&name, &aws, &lb, 0), &state)
+        .await
+        .unwrap();
+    let left = leftovers(&conf, &name).await;
+    assert!(left.values().all(|&n| n == 0), "left behind: {left:?}");
+}
