@@ -57,8 +57,6 @@ async fn associate(
 impl Resource for WebAclAssociation {
     const KIND: &'static str = "aws.waf_web_acl_association";
     const FORCES_REPLACEMENT: &'static [&'static str] = &["resource"];
-    /// WAF lets go of a replaced ACL's association by itself.
-    const HELD_BY_DEPENDENTS: bool = false;
     type Provider = Aws;
     type Outputs = WebAclAssociationOutputs;
 
