@@ -417,6 +417,16 @@ async fn waf_logs_flow_logs_topic_alarms_apply_plan_drift_repair_destroy() {
         .send()
         .await
         .unwrap();
+    // The email subscription removed.
+    sns.unsubscribe()
+        .subscription_arn(output_of(
+            &state,
+            "aws.sns_subscription.alerts-email",
+            "subscription_arn",
+        ))
+        .send()
+        .await
+        .unwrap();
     // The flow log deleted.
     let ec2 = common::ec2().await;
     ec2.delete_flow_logs()
@@ -447,6 +457,7 @@ async fn waf_logs_flow_logs_topic_alarms_apply_plan_drift_repair_destroy() {
         ),
         ("aws.sns_topic.alerts", Action::Update, vec!["tags"]),
         ("aws.flow_log.main", Action::Create, vec![]),
+        ("aws.sns_subscription.alerts-email", Action::Create, vec![]),
     ]
     .into_iter()
     .map(|(a, action, f)| {
@@ -466,7 +477,7 @@ async fn waf_logs_flow_logs_topic_alarms_apply_plan_drift_repair_destroy() {
     let report = common::apply(edge(&name, &aws, &lb, 0), &state)
         .await
         .unwrap();
-    assert_eq!((report.created, report.updated), (2, 6), "{report:?}");
+    assert_eq!((report.created, report.updated), (3, 6), "{report:?}");
     let sent = delta(&before, &aws.calls());
     // The ACL was read for its lock token, then updated once with it.
     assert_eq!(sent.get("UpdateWebACL"), Some(&1), "{sent:?}");
@@ -655,7 +666,8 @@ async fn redis_apply_plan_failover_drift_token_rotation() {
         .unwrap();
     assert!(!plan.has_changes(), "{}", plan.render());
 
-    // Automatic failover turned off by hand.
+    // Automatic failover turned off by hand, and a tag put on the subnet
+    // group.
     ec.modify_replication_group()
         .replication_group_id(&id)
         .automatic_failover_enabled(false)
@@ -663,13 +675,34 @@ async fn redis_apply_plan_failover_drift_token_rotation() {
         .send()
         .await
         .unwrap();
+    ec.add_tags_to_resource()
+        .resource_name(output_of(
+            &state,
+            "aws.elasticache_subnet_group.cache",
+            "arn",
+        ))
+        .tags(
+            aws_sdk_elasticache::types::Tag::builder()
+                .key("owner")
+                .value("someone")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
     let plan = common::plan(redis_env(&name, &aws, "1", TOKEN_1), &state)
         .await
         .unwrap();
-    let expected: BTreeMap<String, (Action, Vec<String>)> = [(
-        "aws.elasticache_replication_group.main".to_string(),
-        (Action::Update, vec!["automatic_failover".to_string()]),
-    )]
+    let expected: BTreeMap<String, (Action, Vec<String>)> = [
+        (
+            "aws.elasticache_replication_group.main".to_string(),
+            (Action::Update, vec!["automatic_failover".to_string()]),
+        ),
+        (
+            "aws.elasticache_subnet_group.cache".to_string(),
+            (Action::Update, vec!["tags".to_string()]),
+        ),
+    ]
     .into();
     assert_eq!(changes(&plan), expected, "{}", plan.render());
     common::apply(redis_env(&name, &aws, "1", TOKEN_1), &state)
