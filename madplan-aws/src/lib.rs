@@ -5,7 +5,13 @@
 //! standard AWS chain (`AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`, ...),
 //! so it works against AWS and against a local emulator alike. The
 //! [`network`] module holds the VPC slice: VPCs, subnets, internet gateways,
-//! route tables, security groups and network ACLs.
+//! route tables, security groups and network ACLs. [`waf`] holds the web
+//! ACL with the seed's rules, its association with the load balancer and
+//! its logging; [`observability`] the log groups, VPC flow logs, the alert
+//! topic and the CloudWatch alarms; [`cache`] the Redis replication group;
+//! [`iam`] roles (the flow logs' delivery role); [`lb`] the typed handles
+//! of the load balancer those take; [`edge`] ready-made sets of them for the
+//! seed's production stack.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -19,9 +25,16 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use madplan_core::{Kinds, Provider};
 
+pub mod cache;
+pub mod edge;
 mod error;
+pub mod iam;
+pub mod lb;
 pub mod network;
+pub mod observability;
+mod support;
 mod tags;
+pub mod waf;
 
 pub use error::sdk_error;
 
@@ -205,6 +218,10 @@ impl Provider for Aws {
 
     fn register(kinds: &mut Kinds) {
         network::register(kinds);
+        iam::register(kinds);
+        observability::register(kinds);
+        waf::register(kinds);
+        cache::register(kinds);
     }
 }
 
