@@ -1,6 +1,7 @@
 //! [`Environment`]: the desired resources of one environment, their typed
 //! references, and validation.
 
+use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,6 +76,8 @@ pub struct Environment {
     pub(crate) providers: Providers,
     pub(crate) exports: BTreeMap<String, Value>,
     pub(crate) secrets: Arc<BTreeMap<String, SecretString>>,
+    /// Environment-wide policy values, one per type.
+    policies: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Environment {
@@ -109,6 +112,7 @@ impl Environment {
             providers: Providers::default(),
             exports: BTreeMap::new(),
             secrets: Arc::new(BTreeMap::new()),
+            policies: HashMap::new(),
         }
     }
 
@@ -328,6 +332,22 @@ impl Environment {
         Secret::new(name, version)
     }
 
+    /// Sets an environment-wide policy: a typed value (one per type; a
+    /// second call replaces the first) that resources read while they are
+    /// validated, through [`ValidateCx::policy`], to refuse what this
+    /// environment does not allow (e.g. a TLS floor, or "instance metadata
+    /// must require tokens"). Provider crates define the types.
+    pub fn set_policy<T: Any + Send + Sync>(&mut self, policy: T) {
+        self.policies.insert(TypeId::of::<T>(), Box::new(policy));
+    }
+
+    /// The policy of type `T` set with [`Environment::set_policy`].
+    pub fn policy<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.policies
+            .get(&TypeId::of::<T>())
+            .and_then(|p| p.downcast_ref::<T>())
+    }
+
     /// Exports a value under `name`, shown by the `output` command once
     /// known (e.g. a load balancer's DNS name):
     /// `env.export::<VpcId>("vpc_id", &vpc)`.
@@ -458,6 +478,7 @@ impl Environment {
         let cx = ValidateCx {
             environment: &self.name,
             specs: &specs,
+            policies: &self.policies,
         };
         let mut by_kind = crate::registry::ByKind::new();
         for n in &self.nodes {
