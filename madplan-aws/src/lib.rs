@@ -20,6 +20,7 @@ use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use madplan_core::{Kinds, Provider};
 
 mod error;
+pub mod iam;
 pub mod network;
 mod tags;
 
@@ -205,6 +206,7 @@ impl Provider for Aws {
 
     fn register(kinds: &mut Kinds) {
         network::register(kinds);
+        iam::register(kinds);
     }
 }
 
