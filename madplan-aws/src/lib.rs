@@ -19,10 +19,12 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use madplan_core::{Kinds, Provider};
 
+pub mod baseline;
 mod error;
 pub mod iam;
 pub mod network;
 mod tags;
+pub mod web;
 
 pub use error::sdk_error;
 
@@ -207,6 +209,7 @@ impl Provider for Aws {
     fn register(kinds: &mut Kinds) {
         network::register(kinds);
         iam::register(kinds);
+        web::register(kinds);
     }
 }
 

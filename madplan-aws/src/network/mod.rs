@@ -217,6 +217,7 @@ item!(aws_sdk_ec2::types::SecurityGroup, group_id);
 item!(aws_sdk_ec2::types::NetworkAcl, network_acl_id);
 item!(aws_sdk_ec2::types::Address, allocation_id);
 item!(aws_sdk_ec2::types::NatGateway, nat_gateway_id);
+item!(aws_sdk_ec2::types::LaunchTemplate, launch_template_id);
 
 /// Sends a paginated `Describe*` call with the given filters and collects
 /// every item.
