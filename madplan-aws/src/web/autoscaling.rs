@@ -20,6 +20,25 @@ use crate::{Aws, tags};
 /// The group metrics granularity CloudWatch takes (the only one).
 const GRANULARITY: &str = "1Minute";
 
+/// The group metrics collected: all of them but the warm pool's. Named
+/// rather than left out (which means "all" to AWS), since moto collects
+/// nothing when none is named.
+const GROUP_METRICS: &[&str] = &[
+    "GroupMinSize",
+    "GroupMaxSize",
+    "GroupDesiredCapacity",
+    "GroupInServiceInstances",
+    "GroupPendingInstances",
+    "GroupStandbyInstances",
+    "GroupTerminatingInstances",
+    "GroupTotalInstances",
+    "GroupInServiceCapacity",
+    "GroupPendingCapacity",
+    "GroupStandbyCapacity",
+    "GroupTerminatingCapacity",
+    "GroupTotalCapacity",
+];
+
 /// Which version of its launch template a group launches.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -224,6 +243,7 @@ async fn set_metrics(aws: &Aws, name: &str, on: bool) -> Result<(), ProviderErro
         aws.autoscaling()
             .enable_metrics_collection()
             .auto_scaling_group_name(name)
+            .set_metrics(Some(GROUP_METRICS.iter().map(|m| m.to_string()).collect()))
             .granularity(GRANULARITY)
             .send()
             .await

@@ -251,9 +251,10 @@ pub struct Listener {
     pub action: ListenerAction,
     /// The names clients reach it by (the DNS records that will point at
     /// the load balancer): validation checks that the certificate covers
-    /// each. Not sent to AWS, so compared with what was last applied.
-    #[builder(default, setter(transform = |n: impl IntoIterator<Item = impl Into<String>>| n.into_iter().map(Into::into).collect()))]
-    pub host_names: BTreeSet<String>,
+    /// each. Not sent to AWS, so compared with what was last applied (the
+    /// live side reads `None`).
+    #[builder(default, setter(transform = |n: impl IntoIterator<Item = impl Into<String>>| Some(n.into_iter().map(Into::into).collect())))]
+    pub host_names: Option<BTreeSet<String>>,
     /// Tags besides madplan's own.
     #[builder(default)]
     pub tags: BTreeMap<String, String>,
@@ -452,7 +453,7 @@ impl Resource for Listener {
             .as_ref()
             .and_then(|c| cx.referenced::<Certificate, _>(c))
         {
-            for host in &self.host_names {
+            for host in self.host_names.iter().flatten() {
                 let names = std::iter::once(&cert.domain).chain(&cert.alternative_names);
                 if !names.clone().any(|n| covers(n, host)) {
                     problems.push(problem(
@@ -530,30 +531,34 @@ impl Resource for Listener {
                 continue;
             };
             let lb = l.load_balancer_arn().unwrap_or_default().to_string();
+            let https = l.protocol() == Some(&ProtocolEnum::Https);
             found.push(Found::new(
                 claim,
                 Listener {
                     load_balancer: Input::Value(LoadBalancerArn(lb.clone())),
                     port: l.port().unwrap_or_default(),
-                    protocol: if l.protocol() == Some(&ProtocolEnum::Https) {
+                    protocol: if https {
                         ListenerProtocol::Https
                     } else {
                         ListenerProtocol::Http
                     },
+                    // Certificates and policies mean nothing on plain HTTP
+                    // (moto reports its default policy there).
                     certificate: l
                         .certificates()
                         .iter()
                         .find(|c| c.is_default().unwrap_or(true))
                         .and_then(|c| c.certificate_arn())
+                        .filter(|_| https)
                         .map(|a| Input::Value(CertificateArn(a.to_string()))),
-                    tls_policy: l.ssl_policy().map(TlsPolicy::from_name),
+                    tls_policy: l.ssl_policy().filter(|_| https).map(TlsPolicy::from_name),
                     action: l.default_actions().first().map_or(
                         ListenerAction::Other {
                             kind: "none".into(),
                         },
                         ListenerAction::from_sdk,
                     ),
-                    host_names: BTreeSet::new(),
+                    host_names: None,
                     tags: tags::user_pairs(as_str()),
                 },
                 ListenerOutputs {
