@@ -371,3 +371,389 @@ async fn web_tier_applies_replans_clean_and_destroys_clean() {
     let left = leftovers(&name).await;
     assert!(nothing_left(&left), "{left:?}");
 }
+
+#[tokio::test]
+async fn a_drift_per_kind_is_reported_field_by_field_and_repaired_but_not_a_scale_event() {
+    let _serial = serial();
+    let name = common::unique("drift");
+    let aws = common::aws().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let knobs = Knobs::default();
+    common::apply(env(&name, &aws, &knobs), &state).await.unwrap();
+    let s = state_json(&state);
+    let out = |address: &str, field: &str| str_of(output_of(&s, address, field));
+
+    let conf = common::sdk_config().await;
+    let ec2 = aws_sdk_ec2::Client::new(&conf);
+    let asg = aws_sdk_autoscaling::Client::new(&conf);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&conf);
+    let iam = aws_sdk_iam::Client::new(&conf);
+    let acm = aws_sdk_acm::Client::new(&conf);
+    let cw = aws_sdk_cloudwatch::Client::new(&conf);
+    let hand_tag = aws_sdk_ec2::types::Tag::builder().key("Owner").value("someone").build();
+
+    // Elastic IP and NAT gateway: a tag added by hand.
+    ec2.create_tags()
+        .resources(out("aws.elastic_ip.nat-1a", "allocation_id"))
+        .resources(out("aws.nat_gateway.1a", "nat_gateway_id"))
+        .tags(hand_tag.clone())
+        .send()
+        .await
+        .unwrap();
+    // Role: the SSM policy detached. Instance profile: its role removed.
+    let role = out("aws.iam_role.app", "role_name");
+    iam.detach_role_policy()
+        .role_name(&role)
+        .policy_arn("arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore")
+        .send()
+        .await
+        .unwrap();
+    iam.remove_role_from_instance_profile()
+        .instance_profile_name(out("aws.instance_profile.app", "name"))
+        .role_name(&role)
+        .send()
+        .await
+        .unwrap();
+    // Launch template: a version made by hand that allows IMDSv1.
+    let template = out("aws.launch_template.web", "launch_template_id");
+    ec2.create_launch_template_version()
+        .launch_template_id(&template)
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id("ami-12345678")
+                .instance_type(aws_sdk_ec2::types::InstanceType::T3Medium)
+                .metadata_options(
+                    aws_sdk_ec2::types::LaunchTemplateInstanceMetadataOptionsRequest::builder()
+                        .http_tokens(aws_sdk_ec2::types::LaunchTemplateHttpTokensState::Optional)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // Group: its maximum changed by hand, and a scale event (desired 3 -> 5).
+    let group = out("aws.autoscaling_group.web", "name");
+    asg.update_auto_scaling_group()
+        .auto_scaling_group_name(&group)
+        .max_size(7)
+        .send()
+        .await
+        .unwrap();
+    asg.set_desired_capacity()
+        .auto_scaling_group_name(&group)
+        .desired_capacity(5)
+        .send()
+        .await
+        .unwrap();
+    // Scaling rule: the CPU alarm's threshold raised by hand.
+    let alarm_name = out("aws.scaling_rule.cpu-out", "alarm_name");
+    let alarm = cw
+        .describe_alarms()
+        .alarm_names(&alarm_name)
+        .send()
+        .await
+        .unwrap()
+        .metric_alarms()[0]
+        .clone();
+    cw.put_metric_alarm()
+        .alarm_name(&alarm_name)
+        .set_alarm_description(alarm.alarm_description().map(str::to_string))
+        .set_alarm_actions(Some(alarm.alarm_actions().to_vec()))
+        .set_namespace(alarm.namespace().map(str::to_string))
+        .set_metric_name(alarm.metric_name().map(str::to_string))
+        .set_dimensions(Some(alarm.dimensions().to_vec()))
+        .set_statistic(alarm.statistic().cloned())
+        .set_period(alarm.period())
+        .set_evaluation_periods(alarm.evaluation_periods())
+        .threshold(90.0)
+        .set_comparison_operator(alarm.comparison_operator().cloned())
+        .send()
+        .await
+        .unwrap();
+    // Target group: a slower health check and a longer deregistration delay.
+    let tg = out("aws.target_group.api", "arn");
+    elb.modify_target_group()
+        .target_group_arn(&tg)
+        .health_check_interval_seconds(60)
+        .send()
+        .await
+        .unwrap();
+    elb.modify_target_group_attributes()
+        .target_group_arn(&tg)
+        .attributes(
+            aws_sdk_elasticloadbalancingv2::types::TargetGroupAttribute::builder()
+                .key("deregistration_delay.timeout_seconds")
+                .value("120")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // Load balancer: invalid headers let through, a longer idle timeout.
+    let lb = out("aws.load_balancer.web", "arn");
+    elb.modify_load_balancer_attributes()
+        .load_balancer_arn(&lb)
+        .attributes(
+            aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute::builder()
+                .key("routing.http.drop_invalid_header_fields.enabled")
+                .value("false")
+                .build(),
+        )
+        .attributes(
+            aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute::builder()
+                .key("idle_timeout.timeout_seconds")
+                .value("300")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // HTTPS listener: a policy that accepts TLS 1.0.
+    elb.modify_listener()
+        .listener_arn(out("aws.listener.https", "arn"))
+        .ssl_policy("ELBSecurityPolicy-2016-08")
+        .send()
+        .await
+        .unwrap();
+    // Certificate: a tag added by hand.
+    acm.add_tags_to_certificate()
+        .certificate_arn(out("aws.certificate.api", "arn"))
+        .tags(
+            aws_sdk_acm::types::Tag::builder()
+                .key("Owner")
+                .value("someone")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let plan = common::plan(env(&name, &aws, &knobs), &state).await.unwrap();
+    let mut got = changes(&plan);
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    let u = Action::Update;
+    let want: Vec<(String, Action, Vec<String>)> = vec![
+        ("aws.autoscaling_group.web", u, vec!["max_size"]),
+        ("aws.certificate.api", u, vec!["tags"]),
+        ("aws.elastic_ip.nat-1a", u, vec!["tags"]),
+        ("aws.iam_role.app", u, vec!["managed_policies"]),
+        ("aws.instance_profile.app", u, vec!["role"]),
+        (
+            "aws.launch_template.web",
+            u,
+            vec![
+                "detailed_monitoring",
+                "image",
+                "instance_profile",
+                "instance_tags",
+                "metadata",
+                "root_volume",
+                "security_groups",
+            ],
+        ),
+        ("aws.listener.https", u, vec!["tls_policy"]),
+        (
+            "aws.load_balancer.web",
+            u,
+            vec!["drop_invalid_header_fields", "idle_timeout_seconds"],
+        ),
+        ("aws.nat_gateway.1a", u, vec!["tags"]),
+        ("aws.scaling_rule.cpu-out", u, vec!["rule"]),
+        (
+            "aws.target_group.api",
+            u,
+            vec!["deregistration_delay_seconds", "health_check"],
+        ),
+    ]
+    .into_iter()
+    .map(|(a, act, f)| (a.to_string(), act, f.into_iter().map(str::to_string).collect()))
+    .collect();
+    assert_eq!(got, want, "{}", plan.render());
+    // The desired capacity is the autoscaler's: not drift, and the plan
+    // keeps 5 in what it will send.
+    let group_change = plan
+        .changes
+        .iter()
+        .find(|c| c.address.to_string() == "aws.autoscaling_group.web")
+        .unwrap();
+    assert_eq!(group_change.after.as_ref().unwrap()["desired_capacity"], 5);
+
+    common::apply(env(&name, &aws, &knobs), &state).await.unwrap();
+    let plan = common::plan(env(&name, &aws, &knobs), &state).await.unwrap();
+    assert!(!plan.has_changes(), "{}", plan.render());
+    let g = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&group)
+        .send()
+        .await
+        .unwrap()
+        .auto_scaling_groups()[0]
+        .clone();
+    assert_eq!((g.max_size(), g.desired_capacity()), (Some(10), Some(5)));
+    let lt = ec2
+        .describe_launch_template_versions()
+        .launch_template_id(&template)
+        .versions("$Latest")
+        .send()
+        .await
+        .unwrap();
+    let latest = &lt.launch_template_versions()[0];
+    assert_eq!(latest.version_number(), Some(3), "ours, the hand's, ours again");
+    assert_eq!(
+        latest
+            .launch_template_data()
+            .and_then(|d| d.metadata_options())
+            .and_then(|m| m.http_tokens()),
+        Some(&aws_sdk_ec2::types::LaunchTemplateHttpTokensState::Required)
+    );
+
+    common::destroy(env(&name, &aws, &knobs), &state).await.unwrap();
+    let left = leftovers(&name).await;
+    assert!(nothing_left(&left), "{left:?}");
+}
+
+/// The launch template's latest version as AWS has it, and which version
+/// the group launches.
+async fn versions(template: &str, group: &str) -> (i64, String, String) {
+    let conf = common::sdk_config().await;
+    let ec2 = aws_sdk_ec2::Client::new(&conf);
+    let asg = aws_sdk_autoscaling::Client::new(&conf);
+    let t = ec2
+        .describe_launch_templates()
+        .launch_template_ids(template)
+        .send()
+        .await
+        .unwrap()
+        .launch_templates()[0]
+        .clone();
+    let g = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(group)
+        .send()
+        .await
+        .unwrap()
+        .auto_scaling_groups()[0]
+        .clone();
+    (
+        t.latest_version_number().unwrap(),
+        g.launch_template().unwrap().version().unwrap().to_string(),
+        g.auto_scaling_group_arn().unwrap().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn a_template_change_makes_a_version_the_group_follows_without_being_recreated() {
+    let _serial = serial();
+    let name = common::unique("lt");
+    let aws = common::aws().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let mut knobs = Knobs {
+        user_data: Some("#!/bin/sh\necho one\n"),
+        // One NAT gateway for both zones, the cheaper option.
+        nat: Some(NatGateways::Single),
+        ..Knobs::default()
+    };
+    common::apply(env(&name, &aws, &knobs), &state).await.unwrap();
+    let s = state_json(&state);
+    let template = str_of(output_of(&s, "aws.launch_template.web", "launch_template_id"));
+    let group = str_of(output_of(&s, "aws.autoscaling_group.web", "name"));
+    // Both zones leave through the one NAT gateway.
+    let nat = str_of(output_of(&s, "aws.nat_gateway.1a", "nat_gateway_id"));
+    for zone in ["1a", "1b"] {
+        let routes = &s["resources"][format!("aws.route_table.private-{zone}")]["spec"]["routes"];
+        assert_eq!(routes[0]["target"]["nat_gateway"], serde_json::json!(nat));
+    }
+    assert!(s["resources"].get("aws.nat_gateway.1b").is_none());
+    let (v1, follows, arn) = versions(&template, &group).await;
+    assert_eq!((v1, follows.as_str()), (1, "$Latest"));
+
+    // User data is not read back: the same text is no change...
+    let plan = common::plan(env(&name, &aws, &knobs), &state).await.unwrap();
+    assert!(!plan.has_changes(), "{}", plan.render());
+    // ...and new text is a new version, the group untouched ($Latest).
+    knobs.user_data = Some("#!/bin/sh\necho two\n");
+    let plan = common::plan(env(&name, &aws, &knobs), &state).await.unwrap();
+    assert_eq!(
+        changes(&plan),
+        vec![(
+            "aws.launch_template.web".to_string(),
+            Action::Update,
+            vec!["user_data".to_string()]
+        )],
+        "{}",
+        plan.render()
+    );
+    common::apply(env(&name, &aws, &knobs), &state).await.unwrap();
+    let (v2, follows, arn2) = versions(&template, &group).await;
+    assert_eq!((v2, follows.as_str(), &arn2), (2, "$Latest", &arn));
+    let plan = common::plan(env(&name, &aws, &knobs), &state).await.unwrap();
+    assert!(!plan.has_changes(), "{}", plan.render());
+
+    // Pinned: the group moves to the template's number, in place.
+    knobs.follow = Follow::Pinned;
+    let plan = common::plan(env(&name, &aws, &knobs), &state).await.unwrap();
+    assert_eq!(
+        changes(&plan),
+        vec![(
+            "aws.autoscaling_group.web".to_string(),
+            Action::Update,
+            vec!["version".to_string()]
+        )],
+        "{}",
+        plan.render()
+    );
+    common::apply(env(&name, &aws, &knobs), &state).await.unwrap();
+    assert_eq!(versions(&template, &group).await.1, "2");
+    // A change of the template now changes the group in the same apply:
+    // its version is known only after the template's update.
+    knobs.user_data = Some("#!/bin/sh\necho three\n");
+    let plan = common::plan(env(&name, &aws, &knobs), &state).await.unwrap();
+    let group_change = plan
+        .changes
+        .iter()
+        .find(|c| c.address.to_string() == "aws.autoscaling_group.web")
+        .unwrap();
+    assert_eq!(group_change.action, Action::Update, "{}", plan.render());
+    assert!(
+        plan.render().contains("known after apply"),
+        "{}",
+        plan.render()
+    );
+    common::apply(env(&name, &aws, &knobs), &state).await.unwrap();
+    let (v3, follows, arn3) = versions(&template, &group).await;
+    assert_eq!((v3, follows.as_str(), &arn3), (3, "3", &arn));
+    let plan = common::plan(env(&name, &aws, &knobs), &state).await.unwrap();
+    assert!(!plan.has_changes(), "{}", plan.render());
+
+    // From one NAT gateway to one per zone: a second gateway and address,
+    // and the second zone's route moved in place.
+    knobs.nat = Some(NatGateways::PerZone);
+    let plan = common::plan(env(&name, &aws, &knobs), &state).await.unwrap();
+    let mut got = changes(&plan);
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        got,
+        vec![
+            ("aws.elastic_ip.nat-1b".to_string(), Action::Create, vec![]),
+            ("aws.nat_gateway.1b".to_string(), Action::Create, vec![]),
+            (
+                "aws.route_table.private-1b".to_string(),
+                Action::Update,
+                vec!["routes".to_string()]
+            ),
+        ],
+        "{}",
+        plan.render()
+    );
+    common::apply(env(&name, &aws, &knobs), &state).await.unwrap();
+    let plan = common::plan(env(&name, &aws, &knobs), &state).await.unwrap();
+    assert!(!plan.has_changes(), "{}", plan.render());
+
+    common::destroy(env(&name, &aws, &knobs), &state).await.unwrap();
+    let left = leftovers(&name).await;
+    assert!(nothing_left(&left), "{left:?}");
+}
