@@ -757,3 +757,70 @@ async fn a_template_change_makes_a_version_the_group_follows_without_being_recre
     let left = leftovers(&name).await;
     assert!(nothing_left(&left), "{left:?}");
 }
+
+#[tokio::test]
+async fn a_no_op_plan_costs_the_same_requests_whatever_the_number_of_zones() {
+    let _serial = serial();
+    let aws = common::aws().await;
+    let dir = tempfile::tempdir().unwrap();
+    let knobs = Knobs::default();
+    let small = common::unique("two");
+    let large = common::unique("three");
+    let (small_state, large_state) = (dir.path().join("small.json"), dir.path().join("large.json"));
+    let large_env = |aws: &Aws| {
+        let mut env = Environment::new(&large).with_provider(aws.clone());
+        env.set_policy(Baseline::production());
+        let (mut net_spec, web_spec) = spec(&large, &knobs);
+        net_spec.zones.push(("us-east-1c".into(), "10.0.2.0/24".into(), "10.0.102.0/24".into()));
+        let net = two_tier(&mut env, &net_spec);
+        web_tier(&mut env, &net, &web_spec);
+        env
+    };
+    common::apply(env(&small, &aws, &knobs), &small_state).await.unwrap();
+    common::apply(large_env(&aws), &large_state).await.unwrap();
+
+    let before = aws.calls();
+    let plan = common::plan(env(&small, &aws, &knobs), &small_state).await.unwrap();
+    assert!(!plan.has_changes(), "{}", plan.render());
+    let two_zones = delta(&before, &aws.calls());
+    let before = aws.calls();
+    let plan = common::plan(large_env(&aws), &large_state).await.unwrap();
+    assert!(!plan.has_changes(), "{}", plan.render());
+    let three_zones = delta(&before, &aws.calls());
+    // 31 resources against 37, the same requests.
+    assert_eq!(two_zones, three_zones);
+    // One list call per kind of the web tier (ELB's tags and attributes
+    // and the certificate's tags come in the counts of their kinds).
+    for (operation, n) in [
+        ("DescribeAddresses", 1),
+        ("DescribeNatGateways", 1),
+        ("GetAccountAuthorizationDetails", 1),
+        ("ListInstanceProfiles", 1),
+        ("DescribeLaunchTemplates", 1),
+        ("DescribeLaunchTemplateVersions", 1),
+        ("DescribeAutoScalingGroups", 1),
+        ("DescribeAlarms", 1),
+        ("DescribePolicies", 1),
+        ("DescribeTargetGroups", 1),
+        ("DescribeTargetGroupAttributes", 1),
+        ("DescribeLoadBalancerAttributes", 1),
+        ("DescribeListeners", 1),
+        ("ListCertificates", 1),
+        ("DescribeCertificate", 1),
+        ("GetParameter", 1),
+    ] {
+        assert_eq!(two_zones.get(operation), Some(&n), "{operation}: {two_zones:#?}");
+    }
+    eprintln!(
+        "no-op plan: {} requests for 31 resources, {} for 37: {two_zones:#?}",
+        two_zones.values().sum::<u64>(),
+        three_zones.values().sum::<u64>()
+    );
+
+    common::destroy(env(&small, &aws, &knobs), &small_state).await.unwrap();
+    common::destroy(large_env(&aws), &large_state).await.unwrap();
+    for name in [&small, &large] {
+        let left = leftovers(name).await;
+        assert!(nothing_left(&left), "{left:?}");
+    }
+}
