@@ -380,7 +380,9 @@ async fn a_drift_per_kind_is_reported_field_by_field_and_repaired_but_not_a_scal
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     let knobs = Knobs::default();
-    common::apply(env(&name, &aws, &knobs), &state).await.unwrap();
+    common::apply(env(&name, &aws, &knobs), &state)
+        .await
+        .unwrap();
     let s = state_json(&state);
     let out = |address: &str, field: &str| str_of(output_of(&s, address, field));
 
@@ -391,7 +393,10 @@ async fn a_drift_per_kind_is_reported_field_by_field_and_repaired_but_not_a_scal
     let iam = aws_sdk_iam::Client::new(&conf);
     let acm = aws_sdk_acm::Client::new(&conf);
     let cw = aws_sdk_cloudwatch::Client::new(&conf);
-    let hand_tag = aws_sdk_ec2::types::Tag::builder().key("Owner").value("someone").build();
+    let hand_tag = aws_sdk_ec2::types::Tag::builder()
+        .key("Owner")
+        .value("someone")
+        .build();
 
     // Elastic IP and NAT gateway: a tag added by hand.
     ec2.create_tags()
@@ -531,7 +536,9 @@ async fn a_drift_per_kind_is_reported_field_by_field_and_repaired_but_not_a_scal
         .await
         .unwrap();
 
-    let plan = common::plan(env(&name, &aws, &knobs), &state).await.unwrap();
+    let plan = common::plan(env(&name, &aws, &knobs), &state)
+        .await
+        .unwrap();
     let mut got = changes(&plan);
     got.sort_by(|a, b| a.0.cmp(&b.0));
     let u = Action::Update;
@@ -569,7 +576,13 @@ async fn a_drift_per_kind_is_reported_field_by_field_and_repaired_but_not_a_scal
         ),
     ]
     .into_iter()
-    .map(|(a, act, f)| (a.to_string(), act, f.into_iter().map(str::to_string).collect()))
+    .map(|(a, act, f)| {
+        (
+            a.to_string(),
+            act,
+            f.into_iter().map(str::to_string).collect(),
+        )
+    })
     .collect();
     assert_eq!(got, want, "{}", plan.render());
     // The desired capacity is the autoscaler's: not drift, and the plan
@@ -581,8 +594,12 @@ async fn a_drift_per_kind_is_reported_field_by_field_and_repaired_but_not_a_scal
         .unwrap();
     assert_eq!(group_change.after.as_ref().unwrap()["desired_capacity"], 5);
 
-    common::apply(env(&name, &aws, &knobs), &state).await.unwrap();
-    let plan = common::plan(env(&name, &aws, &knobs), &state).await.unwrap();
+    common::apply(env(&name, &aws, &knobs), &state)
+        .await
+        .unwrap();
+    let plan = common::plan(env(&name, &aws, &knobs), &state)
+        .await
+        .unwrap();
     assert!(!plan.has_changes(), "{}", plan.render());
     let g = asg
         .describe_auto_scaling_groups()
@@ -601,7 +618,11 @@ async fn a_drift_per_kind_is_reported_field_by_field_and_repaired_but_not_a_scal
         .await
         .unwrap();
     let latest = &lt.launch_template_versions()[0];
-    assert_eq!(latest.version_number(), Some(3), "ours, the hand's, ours again");
+    assert_eq!(
+        latest.version_number(),
+        Some(3),
+        "ours, the hand's, ours again"
+    );
     assert_eq!(
         latest
             .launch_template_data()
@@ -610,7 +631,9 @@ async fn a_drift_per_kind_is_reported_field_by_field_and_repaired_but_not_a_scal
         Some(&aws_sdk_ec2::types::LaunchTemplateHttpTokensState::Required)
     );
 
-    common::destroy(env(&name, &aws, &knobs), &state).await.unwrap();
+    common::destroy(env(&name, &aws, &knobs), &state)
+        .await
+        .unwrap();
     let left = leftovers(&name).await;
     assert!(nothing_left(&left), "{left:?}");
 }
@@ -657,9 +680,15 @@ async fn a_template_change_makes_a_version_the_group_follows_without_being_recre
         nat: Some(NatGateways::Single),
         ..Knobs::default()
     };
-    common::apply(env(&name, &aws, &knobs), &state).await.unwrap();
+    common::apply(env(&name, &aws, &knobs), &state)
+        .await
+        .unwrap();
     let s = state_json(&state);
-    let template = str_of(output_of(&s, "aws.launch_template.web", "launch_template_id"));
+    let template = str_of(output_of(
+        &s,
+        "aws.launch_template.web",
+        "launch_template_id",
+    ));
     let group = str_of(output_of(&s, "aws.autoscaling_group.web", "name"));
     // Both zones leave through the one NAT gateway.
     let nat = str_of(output_of(&s, "aws.nat_gateway.1a", "nat_gateway_id"));
@@ -672,11 +701,15 @@ async fn a_template_change_makes_a_version_the_group_follows_without_being_recre
     assert_eq!((v1, follows.as_str()), (1, "$Latest"));
 
     // User data is not read back: the same text is no change...
-    let plan = common::plan(env(&name, &aws, &knobs), &state).await.unwrap();
+    let plan = common::plan(env(&name, &aws, &knobs), &state)
+        .await
+        .unwrap();
     assert!(!plan.has_changes(), "{}", plan.render());
     // ...and new text is a new version, the group untouched ($Latest).
     knobs.user_data = Some("#!/bin/sh\necho two\n");
-    let plan = common::plan(env(&name, &aws, &knobs), &state).await.unwrap();
+    let plan = common::plan(env(&name, &aws, &knobs), &state)
+        .await
+        .unwrap();
     assert_eq!(
         changes(&plan),
         vec![(
@@ -687,15 +720,21 @@ async fn a_template_change_makes_a_version_the_group_follows_without_being_recre
         "{}",
         plan.render()
     );
-    common::apply(env(&name, &aws, &knobs), &state).await.unwrap();
+    common::apply(env(&name, &aws, &knobs), &state)
+        .await
+        .unwrap();
     let (v2, follows, arn2) = versions(&template, &group).await;
     assert_eq!((v2, follows.as_str(), &arn2), (2, "$Latest", &arn));
-    let plan = common::plan(env(&name, &aws, &knobs), &state).await.unwrap();
+    let plan = common::plan(env(&name, &aws, &knobs), &state)
+        .await
+        .unwrap();
     assert!(!plan.has_changes(), "{}", plan.render());
 
     // Pinned: the group moves to the template's number, in place.
     knobs.follow = Follow::Pinned;
-    let plan = common::plan(env(&name, &aws, &knobs), &state).await.unwrap();
+    let plan = common::plan(env(&name, &aws, &knobs), &state)
+        .await
+        .unwrap();
     assert_eq!(
         changes(&plan),
         vec![(
@@ -706,12 +745,16 @@ async fn a_template_change_makes_a_version_the_group_follows_without_being_recre
         "{}",
         plan.render()
     );
-    common::apply(env(&name, &aws, &knobs), &state).await.unwrap();
+    common::apply(env(&name, &aws, &knobs), &state)
+        .await
+        .unwrap();
     assert_eq!(versions(&template, &group).await.1, "2");
     // A change of the template now changes the group in the same apply:
     // its version is known only after the template's update.
     knobs.user_data = Some("#!/bin/sh\necho three\n");
-    let plan = common::plan(env(&name, &aws, &knobs), &state).await.unwrap();
+    let plan = common::plan(env(&name, &aws, &knobs), &state)
+        .await
+        .unwrap();
     let group_change = plan
         .changes
         .iter()
@@ -723,16 +766,22 @@ async fn a_template_change_makes_a_version_the_group_follows_without_being_recre
         "{}",
         plan.render()
     );
-    common::apply(env(&name, &aws, &knobs), &state).await.unwrap();
+    common::apply(env(&name, &aws, &knobs), &state)
+        .await
+        .unwrap();
     let (v3, follows, arn3) = versions(&template, &group).await;
     assert_eq!((v3, follows.as_str(), &arn3), (3, "3", &arn));
-    let plan = common::plan(env(&name, &aws, &knobs), &state).await.unwrap();
+    let plan = common::plan(env(&name, &aws, &knobs), &state)
+        .await
+        .unwrap();
     assert!(!plan.has_changes(), "{}", plan.render());
 
     // From one NAT gateway to one per zone: a second gateway and address,
     // and the second zone's route moved in place.
     knobs.nat = Some(NatGateways::PerZone);
-    let plan = common::plan(env(&name, &aws, &knobs), &state).await.unwrap();
+    let plan = common::plan(env(&name, &aws, &knobs), &state)
+        .await
+        .unwrap();
     let mut got = changes(&plan);
     got.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
@@ -749,11 +798,17 @@ async fn a_template_change_makes_a_version_the_group_follows_without_being_recre
         "{}",
         plan.render()
     );
-    common::apply(env(&name, &aws, &knobs), &state).await.unwrap();
-    let plan = common::plan(env(&name, &aws, &knobs), &state).await.unwrap();
+    common::apply(env(&name, &aws, &knobs), &state)
+        .await
+        .unwrap();
+    let plan = common::plan(env(&name, &aws, &knobs), &state)
+        .await
+        .unwrap();
     assert!(!plan.has_changes(), "{}", plan.render());
 
-    common::destroy(env(&name, &aws, &knobs), &state).await.unwrap();
+    common::destroy(env(&name, &aws, &knobs), &state)
+        .await
+        .unwrap();
     let left = leftovers(&name).await;
     assert!(nothing_left(&left), "{left:?}");
 }
@@ -771,16 +826,24 @@ async fn a_no_op_plan_costs_the_same_requests_whatever_the_number_of_zones() {
         let mut env = Environment::new(&large).with_provider(aws.clone());
         env.set_policy(Baseline::production());
         let (mut net_spec, web_spec) = spec(&large, &knobs);
-        net_spec.zones.push(("us-east-1c".into(), "10.0.2.0/24".into(), "10.0.102.0/24".into()));
+        net_spec.zones.push((
+            "us-east-1c".into(),
+            "10.0.2.0/24".into(),
+            "10.0.102.0/24".into(),
+        ));
         let net = two_tier(&mut env, &net_spec);
         web_tier(&mut env, &net, &web_spec);
         env
     };
-    common::apply(env(&small, &aws, &knobs), &small_state).await.unwrap();
+    common::apply(env(&small, &aws, &knobs), &small_state)
+        .await
+        .unwrap();
     common::apply(large_env(&aws), &large_state).await.unwrap();
 
     let before = aws.calls();
-    let plan = common::plan(env(&small, &aws, &knobs), &small_state).await.unwrap();
+    let plan = common::plan(env(&small, &aws, &knobs), &small_state)
+        .await
+        .unwrap();
     assert!(!plan.has_changes(), "{}", plan.render());
     let two_zones = delta(&before, &aws.calls());
     let before = aws.calls();
@@ -809,7 +872,11 @@ async fn a_no_op_plan_costs_the_same_requests_whatever_the_number_of_zones() {
         ("DescribeCertificate", 1),
         ("GetParameter", 1),
     ] {
-        assert_eq!(two_zones.get(operation), Some(&n), "{operation}: {two_zones:#?}");
+        assert_eq!(
+            two_zones.get(operation),
+            Some(&n),
+            "{operation}: {two_zones:#?}"
+        );
     }
     eprintln!(
         "no-op plan: {} requests for 31 resources, {} for 37: {two_zones:#?}",
@@ -817,8 +884,12 @@ async fn a_no_op_plan_costs_the_same_requests_whatever_the_number_of_zones() {
         three_zones.values().sum::<u64>()
     );
 
-    common::destroy(env(&small, &aws, &knobs), &small_state).await.unwrap();
-    common::destroy(large_env(&aws), &large_state).await.unwrap();
+    common::destroy(env(&small, &aws, &knobs), &small_state)
+        .await
+        .unwrap();
+    common::destroy(large_env(&aws), &large_state)
+        .await
+        .unwrap();
     for name in [&small, &large] {
         let left = leftovers(name).await;
         assert!(nothing_left(&left), "{left:?}");
