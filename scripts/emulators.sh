@@ -29,7 +29,7 @@ start_moto() {
   # (default 60): the web tier's HTTPS listener waits for it. AWS managed
   # IAM policies (CloudWatchAgentServerPolicy, ...) exist in moto only when
   # asked for.
-  MOTO_ACM_VALIDATION_WAIT="${MOTO_ACM_VALIDATION_WAIT:-2}" \
+  MOTO_ACM_VALIDATION_WAIT="${MOTO_ACM_VALIDATION_WAIT:-5}" \
   MOTO_IAM_LOAD_MANAGED_POLICIES="${MOTO_IAM_LOAD_MANAGED_POLICIES:-true}" \
     "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$MADPLAN_CACHE/moto.log" 2>&1 &
   MOTO_PID=$!

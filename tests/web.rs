@@ -895,3 +895,55 @@ async fn a_no_op_plan_costs_the_same_requests_whatever_the_number_of_zones() {
         assert!(nothing_left(&left), "{left:?}");
     }
 }
+
+#[tokio::test]
+async fn the_command_line_applies_the_web_tier_waiting_for_the_certificate_with_progress() {
+    let _serial = serial();
+    let name = common::unique("cli");
+    let aws = common::aws().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let knobs = Knobs::default();
+
+    let (code, out) = common::run(env(&name, &aws, &knobs), &state, &["validate"]).await;
+    assert_eq!(code.unwrap(), 0, "{}", out.stderr());
+    let (code, out) = common::run(
+        env(&name, &aws, &knobs),
+        &state,
+        &["apply", "--auto-approve"],
+    )
+    .await;
+    assert_eq!(code.unwrap(), 0, "{}{}", out.stdout(), out.stderr());
+    // The HTTPS listener waited for ACM to issue the certificate (moto does
+    // after 5 s, scripts/emulators.sh), saying so.
+    let err = out.stderr();
+    assert!(
+        err.contains("aws.listener.https: waiting for certificate")
+            && err.contains("PENDING_VALIDATION"),
+        "{err}"
+    );
+    let (code, out) = common::run(
+        env(&name, &aws, &knobs),
+        &state,
+        &["plan", "--detailed-exitcode"],
+    )
+    .await;
+    assert_eq!(code.unwrap(), 0, "{}{}", out.stdout(), out.stderr());
+    let (code, out) = common::run(
+        env(&name, &aws, &knobs),
+        &state,
+        &["output", "api_dns_name"],
+    )
+    .await;
+    assert_eq!(code.unwrap(), 0);
+    assert!(out.stdout().contains("elb"), "{}", out.stdout());
+    let (code, out) = common::run(
+        env(&name, &aws, &knobs),
+        &state,
+        &["destroy", "--auto-approve"],
+    )
+    .await;
+    assert_eq!(code.unwrap(), 0, "{}{}", out.stdout(), out.stderr());
+    let left = leftovers(&name).await;
+    assert!(nothing_left(&left), "{left:?}");
+}

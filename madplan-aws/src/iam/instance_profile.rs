@@ -114,13 +114,13 @@ impl Resource for InstanceProfile {
                 |o| o.name.as_str() == name,
                 |key| {
                     let (env, lineage, address) = marked?;
-                    Some(match key {
+                    let value = match key {
                         TAG_ENVIRONMENT => env,
                         TAG_LINEAGE => lineage,
                         TAG_ADDRESS => address,
                         _ => return None,
-                    })
-                    .map(str::to_string)
+                    };
+                    Some(value.to_string())
                 },
             );
             let Some(claim) = claim else { continue };

@@ -401,16 +401,3 @@ impl Resource for NatGateway {
         .await
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_internet_gateway_is_write_only_and_the_rest_forces_replacement() {
-        assert_eq!(NatGateway::WRITE_ONLY, &["internet_gateway"]);
-        assert!(NatGateway::FORCES_REPLACEMENT.contains(&"subnet"));
-        assert!(NatGateway::FORCES_REPLACEMENT.contains(&"elastic_ip"));
-        assert!(!NatGateway::HELD_BY_DEPENDENTS);
-    }
-}

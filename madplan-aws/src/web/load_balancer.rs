@@ -82,25 +82,11 @@ pub struct LoadBalancerOutputs {
     /// `app/NAME/ID`: CloudWatch's `LoadBalancer` dimension value.
     pub arn_suffix: LoadBalancerArnSuffix,
     /// Its DNS name (what the API's record points at).
-    #[serde(default)]
     pub dns_name: LoadBalancerDnsName,
     /// The hosted zone of its DNS name (for alias records).
-    #[serde(default)]
     pub hosted_zone_id: CanonicalHostedZoneId,
     /// Its name.
     pub name: String,
-}
-
-impl Default for LoadBalancerDnsName {
-    fn default() -> Self {
-        Self(String::new())
-    }
-}
-
-impl Default for CanonicalHostedZoneId {
-    fn default() -> Self {
-        Self(String::new())
-    }
 }
 
 fn outputs_of(lb: &aws_sdk_elasticloadbalancingv2::types::LoadBalancer) -> LoadBalancerOutputs {
