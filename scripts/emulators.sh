@@ -25,7 +25,13 @@ start_moto() {
   ensure_moto
   local port
   port=$(free_port)
-  "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$MADPLAN_CACHE/moto.log" 2>&1 &
+  # moto issues a requested ACM certificate after this many seconds
+  # (default 60): the web tier's HTTPS listener waits for it. AWS managed
+  # IAM policies (CloudWatchAgentServerPolicy, ...) exist in moto only when
+  # asked for.
+  MOTO_ACM_VALIDATION_WAIT="${MOTO_ACM_VALIDATION_WAIT:-5}" \
+  MOTO_IAM_LOAD_MANAGED_POLICIES="${MOTO_IAM_LOAD_MANAGED_POLICIES:-true}" \
+    "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$MADPLAN_CACHE/moto.log" 2>&1 &
   MOTO_PID=$!
   MOTO_URL="http://127.0.0.1:$port"
   local i

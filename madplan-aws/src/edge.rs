@@ -112,7 +112,10 @@ pub fn observability(env: &mut Environment, spec: &EdgeSpec) -> Edge {
     let waf_logs = group(env, "waf", format!("aws-waf-logs-{name}"));
     let flow_log_role = env.add(
         "flow-logs",
-        flow_log_delivery_role(&format!("{name}-flow-logs"), &flow_logs),
+        flow_log_delivery_role(
+            &format!("{name}-flow-logs"),
+            flow_logs.output::<String>("streams_arn"),
+        ),
     );
     let flow_log = env.add(
         "main",

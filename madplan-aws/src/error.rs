@@ -45,6 +45,27 @@ const SETTLING: &[&str] = &[
     "InvalidState",
     // Another request is changing the same resource's tags.
     "ConcurrentTagAccess",
+    // ELB: a target group or certificate let go of by a listener deleted a
+    // moment ago; Auto Scaling: a group still scaling; IAM: a role whose
+    // instance profile is being deleted.
+    "ResourceInUse",
+    "ResourceInUseException",
+    "ScalingActivityInProgress",
+    "DeleteConflict",
+];
+
+/// Codes meaning "no such thing" in services whose codes do not end in
+/// `NotFound`.
+const NOT_FOUND: &[&str] = &["NoSuchEntity", "ResourceNotFound"];
+
+/// Codes meaning "it exists already" besides `.Duplicate` and
+/// `AlreadyExists` endings.
+const CONFLICT: &[&str] = &[
+    "EntityAlreadyExists",
+    "DuplicateLoadBalancerName",
+    "DuplicateTargetGroupName",
+    "DuplicateListener",
+    "AlreadyExistsException",
 ];
 
 /// Classifies an AWS error code (see [`ErrorClass`] for where each kind of
@@ -54,9 +75,15 @@ fn class_of(code: &str) -> ErrorClass {
         ErrorClass::Unavailable
     } else if SETTLING.contains(&code) {
         ErrorClass::Retryable
-    } else if code.ends_with("NotFound") {
+    } else if code.ends_with("NotFound")
+        || code.ends_with("NotFoundException")
+        || NOT_FOUND.contains(&code)
+    {
         ErrorClass::NotFound
-    } else if code.ends_with(".Duplicate") || code.ends_with("AlreadyExists") {
+    } else if code.ends_with(".Duplicate")
+        || code.ends_with("AlreadyExists")
+        || CONFLICT.contains(&code)
+    {
         ErrorClass::Conflict
     } else {
         ErrorClass::Fatal
@@ -155,6 +182,23 @@ mod tests {
             assert_eq!(class_of(code), ErrorClass::Retryable, "{code}");
         }
         assert_eq!(class_of("InvalidGroup.Duplicate"), ErrorClass::Conflict);
+        // The web tier's services.
+        for code in [
+            "NoSuchEntity",
+            "ResourceNotFoundException",
+            "LoadBalancerNotFound",
+            "TargetGroupNotFound",
+            "ListenerNotFound",
+            "ResourceNotFound",
+        ] {
+            assert_eq!(class_of(code), ErrorClass::NotFound, "{code}");
+        }
+        for code in ["EntityAlreadyExists", "DuplicateTargetGroupName"] {
+            assert_eq!(class_of(code), ErrorClass::Conflict, "{code}");
+        }
+        for code in ["ResourceInUse", "ResourceInUseException", "DeleteConflict"] {
+            assert_eq!(class_of(code), ErrorClass::Retryable, "{code}");
+        }
         assert_eq!(class_of("InvalidParameterValue"), ErrorClass::Fatal);
         assert_eq!(class_of("Resource.AlreadyAssociated"), ErrorClass::Fatal);
     }

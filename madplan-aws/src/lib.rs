@@ -25,6 +25,7 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use madplan_core::{Kinds, Provider};
 
+pub mod baseline;
 pub mod cache;
 pub mod edge;
 mod error;
@@ -35,6 +36,7 @@ pub mod observability;
 mod support;
 mod tags;
 pub mod waf;
+pub mod web;
 
 pub use error::sdk_error;
 
@@ -222,6 +224,7 @@ impl Provider for Aws {
         observability::register(kinds);
         waf::register(kinds);
         cache::register(kinds);
+        web::register(kinds);
     }
 }
 

@@ -107,3 +107,56 @@ pub(crate) async fn sync(
     futures_util::future::try_join(delete, create).await?;
     Ok(())
 }
+
+/// madplan's tags and the user's, as key-value pairs, for the services
+/// whose tags are plain pairs (IAM, Auto Scaling, ELB, ACM, CloudWatch).
+pub(crate) fn pairs(cx: &OpCx, user: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    cx.tags()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .chain(user.iter().map(|(k, v)| (k.clone(), v.clone())))
+        .collect()
+}
+
+/// The user's tags among key-value pairs (madplan's own left out).
+pub(crate) fn user_pairs<'a>(
+    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> BTreeMap<String, String> {
+    tags.into_iter()
+        .filter(|(k, _)| !k.starts_with("madplan:"))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// [`claim`] for services whose tags are key-value pairs.
+pub(crate) fn claim_pairs<'a, R: Resource>(
+    cx: &RefreshCx<R>,
+    tags: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
+    is_it: impl Fn(&R::Outputs) -> bool,
+) -> Option<Claim> {
+    cx.claim(is_it, |key| {
+        tags.clone()
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_string())
+    })
+}
+
+/// What changes between two sets of user tags: the keys to remove and the
+/// pairs to set.
+pub(crate) fn changes(
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+) -> (Vec<String>, Vec<(String, String)>) {
+    let stale = before
+        .keys()
+        .filter(|k| !after.contains_key(*k))
+        .cloned()
+        .collect();
+    let changed = after
+        .iter()
+        .filter(|(k, v)| before.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (stale, changed)
+}

@@ -1,6 +1,7 @@
 //! [`Environment`]: the desired resources of one environment, their typed
 //! references, and validation.
 
+use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,6 +79,8 @@ pub struct Environment {
     pub(crate) secrets: Arc<BTreeMap<String, SecretString>>,
     policies: Vec<Arc<dyn Policy>>,
     waivers: Vec<Waiver>,
+    /// What the environment demands of its resources, one value per type.
+    requirements: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Environment {
@@ -114,6 +117,7 @@ impl Environment {
             secrets: Arc::new(BTreeMap::new()),
             policies: Vec::new(),
             waivers: Vec::new(),
+            requirements: HashMap::new(),
         }
     }
 
@@ -409,6 +413,24 @@ impl Environment {
             .collect()
     }
 
+    /// Sets what this environment demands of its resources: a typed value
+    /// (one per type; a second call replaces the first) that resources read
+    /// while they are validated, through [`ValidateCx::requirement`], to
+    /// refuse what the environment does not allow (a TLS floor, "instance
+    /// metadata must require tokens"). Provider crates define the types.
+    /// (Rules over several resources are [`Policy`]s instead.)
+    pub fn require<T: Any + Send + Sync>(&mut self, requirement: T) {
+        self.requirements
+            .insert(TypeId::of::<T>(), Box::new(requirement));
+    }
+
+    /// The requirement of type `T` set with [`Environment::require`].
+    pub fn requirement<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.requirements
+            .get(&TypeId::of::<T>())
+            .and_then(|p| p.downcast_ref::<T>())
+    }
+
     /// Exports a value under `name`, shown by the `output` command once
     /// known (e.g. a load balancer's DNS name):
     /// `env.export::<VpcId>("vpc_id", &vpc)`.
@@ -535,6 +557,7 @@ impl Environment {
         let cx = ValidateCx {
             environment: &self.name,
             specs: &specs,
+            requirements: &self.requirements,
         };
         let mut by_kind = crate::registry::ByKind::new();
         for n in &self.nodes {

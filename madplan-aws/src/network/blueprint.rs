@@ -1,14 +1,31 @@
 //! A ready-made two-tier network: public and private subnets in each
-//! availability zone, an internet gateway for the public tier, and security
-//! groups for a load balancer and the application behind it.
+//! availability zone, an internet gateway for the public tier, NAT gateways
+//! for the private tier's way out (one per zone, one in all, or none), and
+//! security groups for a load balancer and the application behind it.
 
 use madplan_core::{Cidr, Environment, Ref};
 use typed_builder::TypedBuilder;
 
 use super::{
-    AclAction, AclEntry, InternetGateway, NetworkAcl, Peer, PortRange, Protocol, Route, RouteTable,
-    Rule, SecurityGroup, Subnet, Vpc,
+    AclAction, AclEntry, ElasticIp, InternetGateway, NatGateway, NetworkAcl, Peer, PortRange,
+    Protocol, Route, RouteTable, Rule, SecurityGroup, Subnet, Vpc,
 };
+
+/// How the private subnets reach the internet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NatGateways {
+    /// They do not: one private route table with the VPC's local route only.
+    #[default]
+    None,
+    /// One NAT gateway (with its Elastic IP) in the first zone's public
+    /// subnet for every zone: cheaper, but a zone outage there cuts every
+    /// zone off. For staging and the like.
+    Single,
+    /// A NAT gateway per zone, each zone's private subnet routed to its
+    /// own: what production wants, so that losing a zone loses only its
+    /// own way out.
+    PerZone,
+}
 
 /// What the network looks like.
 #[derive(Clone, Debug, TypedBuilder)]
@@ -21,6 +38,13 @@ pub struct TwoTierSpec {
     /// The port the application listens on behind the load balancer.
     #[builder(default = 3000)]
     pub app_port: i32,
+    /// How the private subnets reach the internet. With NAT gateways, each
+    /// zone's private subnet gets a route table of its own
+    /// (`aws.route_table.private-a`, ...) sending `0.0.0.0/0` to its NAT
+    /// gateway, so that going from one NAT gateway to one per zone only
+    /// changes routes in place.
+    #[builder(default)]
+    pub nat: NatGateways,
 }
 
 /// Handles to everything [`two_tier`] added.
@@ -36,8 +60,15 @@ pub struct TwoTier {
     pub gateway: Ref<InternetGateway>,
     /// The public route table (default route to the gateway).
     pub public_routes: Ref<RouteTable>,
-    /// The private route table (VPC-local only).
-    pub private_routes: Ref<RouteTable>,
+    /// The private route tables: one (VPC-local only) without NAT
+    /// gateways, else one per zone, in the order of the zones.
+    pub private_routes: Vec<Ref<RouteTable>>,
+    /// The Elastic IPs of the NAT gateways (their public addresses are what
+    /// outside services allow-list).
+    pub elastic_ips: Vec<Ref<ElasticIp>>,
+    /// The NAT gateways: none, one, or one per zone in the order of the
+    /// zones.
+    pub nat_gateways: Vec<Ref<NatGateway>>,
     /// The load balancer's group: HTTP and HTTPS from anywhere.
     pub lb_group: Ref<SecurityGroup>,
     /// The application's group: its port from the load balancer only.
@@ -84,13 +115,57 @@ pub fn two_tier(env: &mut Environment, spec: &TwoTierSpec) -> TwoTier {
             .subnets(public.iter())
             .build(),
     );
-    let private_routes = env.add(
-        "private",
-        RouteTable::builder()
-            .vpc(&vpc)
-            .subnets(private.iter())
-            .build(),
-    );
+    let mut elastic_ips = Vec::new();
+    let mut nat_gateways = Vec::new();
+    let nat_zones = match spec.nat {
+        NatGateways::None => 0,
+        NatGateways::Single => 1.min(spec.zones.len()),
+        NatGateways::PerZone => spec.zones.len(),
+    };
+    for (i, (zone, _, _)) in spec.zones.iter().enumerate().take(nat_zones) {
+        let suffix = zone.rsplit('-').next().unwrap_or(zone);
+        let eip = env.add(&format!("nat-{suffix}"), ElasticIp::builder().build());
+        nat_gateways.push(
+            env.add(
+                suffix,
+                NatGateway::builder()
+                    .subnet(&public[i])
+                    .elastic_ip(&eip)
+                    .internet_gateway(&gateway)
+                    .build(),
+            ),
+        );
+        elastic_ips.push(eip);
+    }
+    let private_routes = if nat_gateways.is_empty() {
+        vec![
+            env.add(
+                "private",
+                RouteTable::builder()
+                    .vpc(&vpc)
+                    .subnets(private.iter())
+                    .build(),
+            ),
+        ]
+    } else {
+        spec.zones
+            .iter()
+            .zip(&private)
+            .enumerate()
+            .map(|(i, ((zone, _, _), subnet))| {
+                let suffix = zone.rsplit('-').next().unwrap_or(zone);
+                let nat = &nat_gateways[i.min(nat_gateways.len() - 1)];
+                env.add(
+                    &format!("private-{suffix}"),
+                    RouteTable::builder()
+                        .vpc(&vpc)
+                        .routes([Route::to_nat_gateway("0.0.0.0/0", nat)])
+                        .subnets([subnet])
+                        .build(),
+                )
+            })
+            .collect()
+    };
     let env_name = env.name().to_string();
     let lb_group = env.add(
         "lb",
@@ -162,6 +237,8 @@ pub fn two_tier(env: &mut Environment, spec: &TwoTierSpec) -> TwoTier {
         gateway,
         public_routes,
         private_routes,
+        elastic_ips,
+        nat_gateways,
         lb_group,
         app_group,
         public_acl,

@@ -53,6 +53,7 @@ use crate::tags;
 mod acl;
 pub mod blueprint;
 mod gateway;
+mod nat;
 mod route_table;
 mod security_group;
 mod subnet;
@@ -60,6 +61,7 @@ mod vpc;
 
 pub use acl::{AclAction, AclEntry, NetworkAcl, NetworkAclOutputs};
 pub use gateway::{InternetGateway, InternetGatewayOutputs};
+pub use nat::{ElasticIp, ElasticIpOutputs, NatGateway, NatGatewayOutputs};
 pub use route_table::{Route, RouteTable, RouteTableOutputs, RouteTarget};
 pub use security_group::{Peer, Protocol, Rule, SecurityGroup, SecurityGroupOutputs};
 pub use subnet::{Subnet, SubnetOutputs};
@@ -72,8 +74,12 @@ pub(crate) fn register(kinds: &mut Kinds) {
     kinds.register::<RouteTable>();
     kinds.register::<SecurityGroup>();
     kinds.register::<NetworkAcl>();
+    kinds.register::<ElasticIp>();
+    kinds.register::<NatGateway>();
 }
 
+/// Declares a newtype around the string AWS uses to name something (an id,
+/// an ARN), and the typed handle conversion from the kind that yields it.
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $res:ty, $output:literal) => {
         $(#[$doc])*
@@ -132,6 +138,19 @@ id_type!(
     /// A network ACL id (`acl-...`).
     NetworkAclId, NetworkAcl, "network_acl_id"
 );
+id_type!(
+    /// An Elastic IP's allocation id (`eipalloc-...`).
+    AllocationId, ElasticIp, "allocation_id"
+);
+id_type!(
+    /// An Elastic IP's public address (what a partner allow-lists).
+    PublicIp, ElasticIp, "public_ip"
+);
+id_type!(
+    /// A NAT gateway id (`nat-...`).
+    NatGatewayId, NatGateway, "nat_gateway_id"
+);
+pub(crate) use id_type;
 
 /// An inclusive range of ports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -196,6 +215,9 @@ item!(aws_sdk_ec2::types::InternetGateway, internet_gateway_id);
 item!(aws_sdk_ec2::types::RouteTable, route_table_id);
 item!(aws_sdk_ec2::types::SecurityGroup, group_id);
 item!(aws_sdk_ec2::types::NetworkAcl, network_acl_id);
+item!(aws_sdk_ec2::types::Address, allocation_id);
+item!(aws_sdk_ec2::types::NatGateway, nat_gateway_id);
+item!(aws_sdk_ec2::types::LaunchTemplate, launch_template_id);
 
 /// Sends a paginated `Describe*` call with the given filters and collects
 /// every item.

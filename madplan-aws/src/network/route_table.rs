@@ -13,8 +13,8 @@ use typed_builder::TypedBuilder;
 
 use super::subnet::Subnet;
 use super::{
-    InternetGatewayId, RouteTableId, SubnetId, VpcId, describe, find_all, gone_is_done, missing,
-    subnet_ids, unresolved,
+    InternetGatewayId, NatGatewayId, RouteTableId, SubnetId, VpcId, describe, find_all,
+    gone_is_done, missing, subnet_ids, unresolved,
 };
 use crate::error::sdk_error;
 use crate::{Aws, tags};
@@ -26,8 +26,8 @@ use crate::{Aws, tags};
 pub enum RouteTarget {
     /// An internet gateway.
     InternetGateway(Input<InternetGatewayId>),
-    /// A NAT gateway (`nat-...`).
-    NatGateway(Input<String>),
+    /// A NAT gateway.
+    NatGateway(Input<NatGatewayId>),
     /// A VPC peering connection (`pcx-...`).
     PeeringConnection(String),
     /// A transit gateway (`tgw-...`).
@@ -56,6 +56,14 @@ impl Route {
         Self {
             destination: destination.into(),
             target: RouteTarget::InternetGateway(igw.into_input()),
+        }
+    }
+
+    /// A route to a NAT gateway (private subnets' way out).
+    pub fn to_nat_gateway(destination: impl Into<Cidr>, nat: impl IntoInput<NatGatewayId>) -> Self {
+        Self {
+            destination: destination.into(),
+            target: RouteTarget::NatGateway(nat.into_input()),
         }
     }
 }
@@ -98,7 +106,9 @@ macro_rules! route_call {
             RouteTarget::InternetGateway(igw) => {
                 call.gateway_id(igw.get().map_err(unresolved)?.as_str())
             }
-            RouteTarget::NatGateway(nat) => call.nat_gateway_id(nat.get().map_err(unresolved)?),
+            RouteTarget::NatGateway(nat) => {
+                call.nat_gateway_id(nat.get().map_err(unresolved)?.as_str())
+            }
             RouteTarget::PeeringConnection(id) => call.vpc_peering_connection_id(id),
             RouteTarget::TransitGateway(id) => call.transit_gateway_id(id),
             RouteTarget::NetworkInterface(id) => call.network_interface_id(id),
@@ -360,7 +370,7 @@ impl Resource for RouteTable {
                 .filter_map(|r| {
                     let destination = Cidr::from(r.destination_cidr_block()?);
                     let target = if let Some(n) = r.nat_gateway_id() {
-                        RouteTarget::NatGateway(Input::Value(n.to_string()))
+                        RouteTarget::NatGateway(Input::Value(NatGatewayId(n.to_string())))
                     } else if let Some(p) = r.vpc_peering_connection_id() {
                         RouteTarget::PeeringConnection(p.to_string())
                     } else if let Some(t) = r.transit_gateway_id() {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use typed_builder::TypedBuilder;
 
 use super::{LogGroup, LogGroupName};
-use crate::iam::{Role, RoleArn, ServicePrincipal};
+use crate::iam::{FLOW_LOGS_SERVICE, Role, RoleArn};
 use crate::network::{Item, VpcId, find_all, missing};
 use crate::support::resolved;
 use crate::{Aws, tags};
@@ -116,7 +116,7 @@ impl Resource for FlowLog {
 
     fn validate(&self, cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         if let Some((address, role)) = cx.referenced::<Role, _>(&self.role)
-            && !role.trust.contains(&ServicePrincipal::VpcFlowLogs)
+            && !role.trust.trusted_services().contains(FLOW_LOGS_SERVICE)
         {
             problems.push(problem(
                 "role",

@@ -19,9 +19,8 @@
 //! LogGroup::builder().name("x").retention(Retention::Days31).build();
 //! ```
 
-use madplan_core::{Input, IntoInput, Kinds, Ref};
+use madplan_core::Kinds;
 
-use crate::iam::ResourcePattern;
 use crate::support::typed_string;
 
 pub mod alarm;
@@ -56,10 +55,3 @@ typed_string!(
     /// An SNS topic's ARN.
     TopicArn, Topic, "topic_arn"
 );
-
-/// A log group's streams (`ARN:*`), as an IAM policy names them.
-impl IntoInput<ResourcePattern> for &Ref<LogGroup> {
-    fn into_input(self) -> Input<ResourcePattern> {
-        self.output("streams_arn")
-    }
-}
