@@ -75,6 +75,7 @@ pub struct Environment {
     pub(crate) providers: Providers,
     pub(crate) exports: BTreeMap<String, Value>,
     pub(crate) secrets: Arc<BTreeMap<String, SecretString>>,
+    approval: Option<crate::audit::ApprovalPolicy>,
 }
 
 impl std::fmt::Debug for Environment {
@@ -109,7 +110,24 @@ impl Environment {
             providers: Providers::default(),
             exports: BTreeMap::new(),
             secrets: Arc::new(BTreeMap::new()),
+            approval: None,
         }
+    }
+
+    /// Requires an approved saved plan for every apply and destroy (`plan
+    /// --out`, then `approve`, then `apply FILE`), approved by someone other
+    /// than its author under [`ApprovalPolicy::four_eyes`]. An emergency
+    /// apply without approval needs an explicit reason, kept in the audit
+    /// trail.
+    ///
+    /// [`ApprovalPolicy::four_eyes`]: crate::audit::ApprovalPolicy::four_eyes
+    pub fn require_approval(&mut self, policy: crate::audit::ApprovalPolicy) {
+        self.approval = Some(policy);
+    }
+
+    /// The approval this environment requires, if any.
+    pub fn approval_policy(&self) -> Option<crate::audit::ApprovalPolicy> {
+        self.approval
     }
 
     /// The environment's name.

@@ -212,6 +212,29 @@ pub enum Error {
         holder: crate::state::LockInfo,
     },
 
+    /// The environment requires an approved plan and this one is not (or
+    /// its approval breaks the four-eyes rule).
+    #[error("not approved: {0}")]
+    NotApproved(String),
+
+    /// A state write was refused because the state changed since this run
+    /// took its lock (its lock was broken or its lease expired and another
+    /// run wrote since): nothing was overwritten, and this run's own state
+    /// is kept in a local file for the operator.
+    #[error(
+        "state {store}: {message}; nothing was overwritten, and this run's own state is kept \
+         in {}: compare it with the stored state before doing anything else",
+        .kept.display()
+    )]
+    StateConflict {
+        /// Where the state lives.
+        store: String,
+        /// What happened.
+        message: String,
+        /// The local file holding the state this run could not write.
+        kept: std::path::PathBuf,
+    },
+
     /// A saved plan does not match the state any more.
     #[error("the saved plan is stale: {0}; run `plan` again")]
     StalePlan(String),
