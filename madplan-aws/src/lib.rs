@@ -5,7 +5,8 @@
 //! standard AWS chain (`AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`, ...),
 //! so it works against AWS and against a local emulator alike. The
 //! [`network`] module holds the VPC slice: VPCs, subnets, internet gateways,
-//! route tables, security groups and network ACLs.
+//! route tables, security groups and network ACLs. [`S3StateStore`] keeps
+//! an environment's state, lock, audit trail and approvals in S3.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -21,9 +22,11 @@ use madplan_core::{Kinds, Provider};
 
 mod error;
 pub mod network;
+pub mod state;
 mod tags;
 
 pub use error::sdk_error;
+pub use state::S3StateStore;
 
 /// The AWS provider: SDK clients for the services madplan manages.
 #[derive(Clone, Debug)]
