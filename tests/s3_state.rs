@@ -525,6 +525,61 @@ async fn a_writer_whose_lock_was_broken_cannot_overwrite_the_newer_state() {
     assert!(b.lock_holder().await.unwrap().is_none());
 }
 
+#[tokio::test]
+async fn a_writer_that_finds_its_lock_gone_when_renewing_writes_no_more() {
+    // The lock is removed while its holder waits, and nobody has written
+    // since: compare-and-swap alone would let the old holder write, but its
+    // renewal found the lock gone, so it stops and keeps its state.
+    let bucket = bucket(false).await;
+    let url = format!("s3://{bucket}/lost?lease=1s");
+    let name = common::unique("lost");
+    let dir = tempfile::tempdir().unwrap();
+    let kept_dir = dir.path().join("kept");
+    let marker = dir.path().join("open");
+    let aws = common::aws().await;
+    let mut env = Environment::new(&name).with_provider(aws.clone());
+    env.add(
+        "db",
+        Gate {
+            marker: marker.clone(),
+        },
+    );
+    let a = Engine::new(env, store(&url, &name).await.with_rescue_dir(&kept_dir))
+        .with_operator(Operator::named("alice"));
+    let plan = a.plan().await.unwrap();
+    let b = store(&url, &name).await;
+    let a_run = a.apply(&plan);
+    let b_run = async {
+        let started = Instant::now();
+        let before = loop {
+            if let Some(s) = b.load().await.unwrap()
+                && s.resources.values().any(|e| e.pending)
+            {
+                break s;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let held = b.lock_holder().await.unwrap().unwrap();
+        assert_eq!(b.force_unlock(held.id).await.unwrap(), Some(held.clone()));
+        // More than a renewal period: A's renewal finds the lock gone.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        std::fs::write(&marker, "").unwrap();
+        before
+    };
+    let (result, before) = tokio::join!(a_run, b_run);
+    let text = result.unwrap_err().to_string();
+    assert!(
+        text.contains("taken over or removed while it worked"),
+        "{text}"
+    );
+    assert!(text.contains("nothing was overwritten"), "{text}");
+    // The stored state is as A left it before its lock went.
+    assert_eq!(b.load().await.unwrap().unwrap(), before);
+    let kept: Vec<_> = std::fs::read_dir(&kept_dir).unwrap().collect();
+    assert_eq!(kept.len(), 1);
+}
+
 // ---------------------------------------------------------------------------
 // Audit, approvals, four eyes, emergency; encryption of every object.
 
@@ -832,9 +887,29 @@ async fn the_network_applies_replans_clean_and_destroys_through_s3() {
     let name = common::unique("s3net");
     let aws = common::aws().await;
     let net = || common::network(&name, &aws, 2).0;
-    let (code, out) = cli(net(), &url, "alice", &["apply", "--auto-approve"]).await;
+    // The apply, on a store whose requests are counted.
+    let counted = store(&url, &name).await;
+    let (console, out) = Console::captured();
+    let code = madplan::cli::execute_with_store(
+        net(),
+        counted.clone(),
+        ["madplan", "--operator", "alice", "apply", "--auto-approve"],
+        &console,
+    )
+    .await;
     assert_eq!(code.unwrap(), 0, "{}", out.stderr());
     assert!(out.stdout().contains("added"), "{}", out.stdout());
+    let calls = counted.calls();
+    eprintln!("S3 requests of one apply of the two-zone network: {calls:?}");
+    // The lock: one conditional create, a read-back and the state's ETag
+    // to take it; a read and a conditional delete to release it.
+    assert_eq!(calls["HeadObject"], 1);
+    assert_eq!(calls["DeleteObject"], 1);
+    let writes = counted.audit_records().await.unwrap()[0]
+        .serial_after
+        .unwrap();
+    // Every state write is one conditional put; plus the lock and the record.
+    assert_eq!(calls["PutObject"], writes + 2, "{calls:?}");
     let (code, out) = cli(net(), &url, "alice", &["plan", "--detailed-exitcode"]).await;
     assert_eq!(code.unwrap(), 0, "a clean plan: {}", out.stdout());
     let (code, out) = cli(net(), &url, "alice", &["output", "vpc_id"]).await;
