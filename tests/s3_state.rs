@@ -948,6 +948,13 @@ async fn unlock_removes_only_the_lock_with_that_id() {
     other.lock(&held).await.unwrap();
     let net = || vpc(&name, &aws);
     let (code, _) = cli(net(), &url, "ops", &["apply", "--auto-approve"]).await;
+    let said = code.as_ref().map_err(ToString::to_string).unwrap_err();
+    assert!(
+        said.contains("dave@")
+            && said.contains("lease until")
+            && said.contains(&format!("or run `unlock {}` now", held.id)),
+        "{said}"
+    );
     match code {
         Err(Error::Locked { holder, store }) => {
             assert_eq!(holder.id, held.id);

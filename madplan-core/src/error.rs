@@ -308,11 +308,17 @@ pub enum Error {
     },
 }
 
-fn lock_hint(holder: &crate::state::LockInfo) -> &'static str {
+fn lock_hint(holder: &crate::state::LockInfo) -> String {
     if holder.holder_is_gone() {
-        "that process is no longer running on this host, so the lock is stale: run `unlock`"
+        "that process is no longer running on this host, so the lock is stale: run `unlock`".into()
+    } else if let Some(until) = &holder.expires {
+        format!(
+            "its holder renews its lease while it works; if that run died, the first run after \
+             {until} takes the lock over (or run `unlock {}` now)",
+            holder.id
+        )
     } else {
-        "if that run is dead, run `unlock`"
+        "if that run is dead, run `unlock`".into()
     }
 }
 
