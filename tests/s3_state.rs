@@ -352,6 +352,12 @@ async fn a_killed_holders_lease_is_taken_over_only_after_it_expires() {
     eprintln!("killed holder's lock taken over {waited:?} after the kill (lease {lease:?})");
     let records = store.audit_records().await.unwrap();
     assert_eq!(records.len(), 1);
+    let detail = records[0].detail.as_deref().unwrap_or_default();
+    assert!(
+        detail.starts_with("took over the expired lock of")
+            && detail.contains(&first.id.to_string()),
+        "{detail}"
+    );
     let (code, _) = cli(
         vpc(&name, &aws),
         &url,

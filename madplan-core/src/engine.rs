@@ -608,7 +608,9 @@ impl<S: StateStore> Engine<S> {
             approval,
             emergency: self.options.emergency.clone(),
             lock_id: Some(guard.info().id),
-            detail: None,
+            detail: guard
+                .taken_over()
+                .map(|p| format!("took over the expired lock of {p}")),
         };
         self.write_audit(record, result).await
     }

@@ -688,6 +688,32 @@ mod tests {
     }
 
     #[test]
+    fn a_lease_expires_at_its_end_and_a_lock_without_one_never_does() {
+        let mut lock = LockInfo::for_operator("apply", &Operator::named("ann"));
+        assert_eq!(lock.who, "ann");
+        let now = SystemTime::now();
+        assert!(!lock.lease_expired_at(now + std::time::Duration::from_secs(3600)));
+        assert!(!lock.to_string().contains("lease until"));
+        lock.expires = Some("2026-11-25T22:00:00.500Z".into());
+        let end = humantime::parse_rfc3339("2026-11-25T22:00:00.500Z").unwrap();
+        assert!(!lock.lease_expired_at(end - std::time::Duration::from_millis(1)));
+        assert!(lock.lease_expired_at(end));
+        assert!(
+            lock.to_string()
+                .contains("lease until 2026-11-25T22:00:00.500Z")
+        );
+        let e = Error::Locked {
+            store: "s".into(),
+            holder: lock.clone(),
+        };
+        assert!(
+            e.to_string()
+                .contains(&format!("or run `unlock {}` now", lock.id)),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_dead_holder_on_this_host_is_named_as_such() {
         let mut mine = LockInfo::for_this_process("apply");
         assert!(!mine.holder_is_gone(), "this process runs");
