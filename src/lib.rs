@@ -3,7 +3,8 @@
 //!
 //! An ops binary builds an [`Environment`] from typed resources and hands it
 //! to [`cli::run`], which gives it the verbs `plan`, `apply`, `destroy`,
-//! `refresh`, `output`, `graph`, `state` and `unlock`:
+//! `refresh`, `output`, `graph`, `state`, `unlock`, `approve` and `audit`,
+//! with the state in a local file or in S3 (`--backend s3://BUCKET/PREFIX`):
 //!
 //! ```no_run
 //! # #[cfg(feature = "aws")]
@@ -26,8 +27,8 @@ pub mod cli;
 
 pub use madplan_core as core;
 pub use madplan_core::{
-    Action, Address, ApplyOptions, Cidr, Engine, Environment, Error, Input, IntoInput,
-    LocalStateStore, Plan, Ref, Resource, State, StateStore,
+    Action, Address, ApplyOptions, ApprovalPolicy, Cidr, Engine, Environment, Error, Input,
+    IntoInput, LocalStateStore, Operator, Plan, Ref, Resource, State, StateStore,
 };
 
 /// AWS resources (VPC network slice), on the official SDK.

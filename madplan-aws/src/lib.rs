@@ -9,9 +9,12 @@
 //! ACL with the seed's rules, its association with the load balancer and
 //! its logging; [`observability`] the log groups, VPC flow logs, the alert
 //! topic and the CloudWatch alarms; [`cache`] the Redis replication group;
-//! [`iam`] roles (the flow logs' delivery role); [`lb`] the typed handles
-//! of the load balancer those take; [`edge`] ready-made sets of them for the
-//! seed's production stack.
+//! [`iam`] roles and instance profiles; [`web`] the web tier (launch
+//! template, auto-scaling group and its scaling rules, load balancer,
+//! listeners, certificate); [`lb`] the typed handles of the load balancer
+//! the WAF and alarms take; [`edge`] ready-made sets of them for the seed's
+//! production stack. [`S3StateStore`] keeps an environment's state, lock,
+//! audit trail and approvals in S3.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -33,12 +36,14 @@ pub mod iam;
 pub mod lb;
 pub mod network;
 pub mod observability;
+pub mod state;
 mod support;
 mod tags;
 pub mod waf;
 pub mod web;
 
 pub use error::sdk_error;
+pub use state::S3StateStore;
 
 /// The AWS provider: SDK clients for the services madplan manages.
 #[derive(Clone, Debug)]

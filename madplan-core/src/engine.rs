@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::Value;
 use tokio::sync::Semaphore;
@@ -9,13 +10,14 @@ use uuid::Uuid;
 
 use crate::address::Address;
 use crate::apply::{ApplyOptions, ApplyReport, Executor};
+use crate::audit::{Approval, AuditRecord, Operator, Outcome, now_rfc3339};
 use crate::env::{Environment, references, resolve};
 use crate::error::{Error, ErrorClass, ProviderError, Result};
 use crate::events::{Event, EventSink, TracingEvents};
 use crate::plan::{Action, Foreign, ForeignObject, Live, LiveObject, Plan, make_plan};
 use crate::registry::{ErasedKind, FoundValue, Providers, TrackedValue};
 use crate::resource::{Claim, TrackedId};
-use crate::state::{LockInfo, State, StateEntry, StateStore};
+use crate::state::{LockInfo, State, StateEntry, StateStore, StateVersion};
 
 /// What `state recover` adopts.
 #[derive(Clone, Debug)]
@@ -36,6 +38,7 @@ pub struct Engine<S: StateStore> {
     events: Arc<dyn EventSink>,
     options: ApplyOptions,
     interrupt: Option<tokio::sync::watch::Receiver<bool>>,
+    operator: Operator,
 }
 
 /// A held state lock. Release it with [`LockGuard::release`].
@@ -43,6 +46,7 @@ pub struct Engine<S: StateStore> {
 pub struct LockGuard<'a, S: StateStore> {
     store: &'a S,
     info: LockInfo,
+    taken_over: Option<LockInfo>,
     released: bool,
 }
 
@@ -50,6 +54,11 @@ impl<S: StateStore> LockGuard<'_, S> {
     /// Who holds it.
     pub fn info(&self) -> &LockInfo {
         &self.info
+    }
+
+    /// The lock this one took over because its lease had expired, if any.
+    pub fn taken_over(&self) -> Option<&LockInfo> {
+        self.taken_over.as_ref()
     }
 
     /// Releases the lock.
@@ -88,7 +97,21 @@ impl<S: StateStore> Engine<S> {
             events: Arc::new(TracingEvents),
             options: ApplyOptions::default(),
             interrupt: None,
+            operator: Operator::current(),
         }
+    }
+
+    /// Runs commands as `operator` (locks, audit records, approvals and
+    /// saved plans name them); by default [`Operator::current`].
+    #[must_use]
+    pub fn with_operator(mut self, operator: Operator) -> Self {
+        self.operator = operator;
+        self
+    }
+
+    /// Who runs the commands.
+    pub fn operator(&self) -> &Operator {
+        &self.operator
     }
 
     /// Lets `interrupt` stop an apply: once it holds `true`, no new operation
@@ -147,13 +170,20 @@ impl<S: StateStore> Engine<S> {
         Ok(state)
     }
 
-    /// Takes the state lock for `operation`.
+    /// Takes the state lock for `operation`. Taking over a lock whose
+    /// lease expired is reported as [`Event::LockTakenOver`].
     pub async fn lock(&self, operation: &str) -> Result<LockGuard<'_, S>> {
-        let info = LockInfo::for_this_process(operation);
-        self.store.lock(&info).await?;
+        let info = LockInfo::for_operator(operation, &self.operator);
+        let taken_over = self.store.lock(&info).await?;
+        if let Some(previous) = &taken_over {
+            self.events.event(&Event::LockTakenOver {
+                previous: previous.clone(),
+            });
+        }
         Ok(LockGuard {
             store: &self.store,
             info,
+            taken_over,
             released: false,
         })
     }
@@ -534,35 +564,98 @@ impl<S: StateStore> Engine<S> {
         Ok(report)
     }
 
-    /// Applies `plan` while `guard` holds the lock.
+    /// Applies `plan` while `guard` holds the lock, and adds a record of it
+    /// to the audit trail (refused, failed or interrupted applies too).
+    /// Under an environment's [`crate::ApprovalPolicy`], only an approved
+    /// saved plan is applied, unless [`ApplyOptions::emergency`] gives a
+    /// reason.
     pub async fn apply_locked(&self, plan: &Plan, guard: &LockGuard<'_, S>) -> Result<ApplyReport> {
-        let _ = guard;
+        let started = now_rfc3339();
+        let clock = Instant::now();
+        let mut approval = None;
+        let mut before = None;
+        let result = self.apply_checked(plan, &mut approval, &mut before).await;
+        let outcome = match &result {
+            Ok(_) => Outcome::Succeeded,
+            Err(Error::Interrupted(_)) => Outcome::Interrupted,
+            Err(
+                Error::NotApproved(_)
+                | Error::StalePlan(_)
+                | Error::Protected { .. }
+                | Error::Encoding { .. },
+            ) => Outcome::Refused,
+            Err(_) => Outcome::Failed,
+        };
+        let serial_after = match (&result, outcome) {
+            (Ok(report), _) => Some(report.serial),
+            (Err(_), Outcome::Refused) => None,
+            (Err(_), _) => self.store.load().await.ok().flatten().map(|s| s.serial),
+        };
+        let record = AuditRecord {
+            id: Uuid::new_v4(),
+            operation: if plan.destroy { "destroy" } else { "apply" }.into(),
+            environment: self.env.name().to_string(),
+            operator: self.operator.clone(),
+            started,
+            duration_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
+            plan_digest: Some(plan.digest.clone().unwrap_or_else(|| plan.compute_digest())),
+            changes: AuditRecord::changes_of(plan),
+            outcome,
+            error: result.as_ref().err().map(ToString::to_string),
+            lineage: before.as_ref().map(|(l, _)| *l).or(plan.lineage),
+            serial_before: before.as_ref().map(|(_, s)| *s),
+            serial_after,
+            approval,
+            emergency: self.options.emergency.clone(),
+            lock_id: Some(guard.info().id),
+            detail: guard
+                .taken_over()
+                .map(|p| format!("took over the expired lock of {p}")),
+        };
+        self.write_audit(record, result).await
+    }
+
+    /// Adds `record` to the audit trail; a record that cannot be written
+    /// turns a success into an error that says what was done.
+    async fn write_audit<T>(&self, record: AuditRecord, result: Result<T>) -> Result<T> {
+        match (self.store.append_audit(&record).await, result) {
+            (Ok(()), result) => result,
+            (Err(e), Ok(_)) => Err(Error::State {
+                store: self.store.location(),
+                message: format!(
+                    "the {} finished ({} changes, state serial {}), but its audit record could \
+                     not be written: {e}; the change is not in the audit trail",
+                    record.operation,
+                    record.changes.len(),
+                    record
+                        .serial_after
+                        .map_or_else(|| "unchanged".to_string(), |s| s.to_string())
+                ),
+                source: None,
+            }),
+            (Err(e), Err(original)) => {
+                tracing::error!(error = %e, "the audit record of a failed {} could not be written", record.operation);
+                Err(original)
+            }
+        }
+    }
+
+    async fn apply_checked(
+        &self,
+        plan: &Plan,
+        approval: &mut Option<Approval>,
+        before: &mut Option<(Uuid, u64)>,
+    ) -> Result<ApplyReport> {
         if plan.environment != self.env.name() {
             return Err(Error::StalePlan(format!(
                 "it was made for the environment {:?}",
                 plan.environment
             )));
         }
+        *approval = self.check_approval(Some(plan)).await?;
         let state = self.load_state().await?;
-        match (&state, plan.lineage, plan.serial) {
-            (None, None, _) => {}
-            (Some(s), Some(lineage), Some(serial))
-                if s.lineage == lineage && s.serial == serial => {}
-            (Some(s), _, _) => {
-                return Err(Error::StalePlan(format!(
-                    "the state is now at serial {} of lineage {}, the plan was made at {}",
-                    s.serial,
-                    s.lineage,
-                    plan.serial
-                        .map_or_else(|| "an empty state".to_string(), |x| format!("serial {x}"))
-                )));
-            }
-            (None, Some(_), _) => {
-                return Err(Error::StalePlan(
-                    "the state it was made against is gone".into(),
-                ));
-            }
-        }
+        *before = state.as_ref().map(|s| (s.lineage, s.serial));
+        check_fresh(plan, state.as_ref())?;
         let state = state.unwrap_or_else(|| State::new(self.env.name()));
         let protected = |a: &Address| self.env.node(a).is_some_and(|n| n.protected);
         let exec = Executor {
@@ -576,6 +669,200 @@ impl<S: StateStore> Engine<S> {
             interrupt: self.interrupt.clone(),
         };
         exec.run(plan, state).await
+    }
+
+    /// What the environment's approval rule says about applying `plan`
+    /// (`None`: a plan made on the spot, not saved): `Ok(Some(approval))`
+    /// when it is an approved saved plan, `Ok(None)` when no approval is
+    /// required (or an emergency reason is given), and
+    /// [`Error::NotApproved`] otherwise. [`Engine::apply_locked`] checks
+    /// this; call it first to refuse before planning or asking.
+    pub async fn check_approval(&self, plan: Option<&Plan>) -> Result<Option<Approval>> {
+        if let Some(reason) = &self.options.emergency
+            && reason.trim().is_empty()
+        {
+            return Err(Error::NotApproved(
+                "an emergency apply needs a reason (--emergency REASON), for the audit trail"
+                    .into(),
+            ));
+        }
+        let Some(policy) = self.env.approval_policy() else {
+            return Ok(None);
+        };
+        if self.options.emergency.is_some() {
+            return Ok(None);
+        }
+        let env = self.env.name();
+        let how = format!(
+            "save a plan with `plan --out FILE`, have it approved with `approve FILE`{}, then \
+             run `apply FILE`; in an emergency, `--emergency REASON` applies without approval \
+             and keeps the reason in the audit trail",
+            if policy.four_eyes {
+                " by someone other than its author"
+            } else {
+                ""
+            }
+        );
+        let Some(digest) = plan.and_then(|p| p.digest.as_ref()) else {
+            return Err(Error::NotApproved(format!(
+                "the {env} environment applies only approved saved plans: {how}"
+            )));
+        };
+        let plan = plan.expect("a digest comes from a plan");
+        plan.verify_digest()?;
+        let Some(approval) = self.store.approval(digest).await? else {
+            return Err(Error::NotApproved(format!(
+                "the plan {digest} has not been approved: {how}"
+            )));
+        };
+        if approval.environment != env {
+            return Err(Error::NotApproved(format!(
+                "the approval of {digest} is for the environment {:?}, not {env:?}",
+                approval.environment
+            )));
+        }
+        if policy.four_eyes && same_person(plan.author.as_ref(), &approval.approver) {
+            return Err(Error::NotApproved(format!(
+                "the plan {digest} was approved by its own author {}; the {env} environment \
+                 requires someone else's approval (four eyes)",
+                approval.approver
+            )));
+        }
+        Ok(Some(approval))
+    }
+
+    /// Records an approval of the saved plan `plan` by this engine's
+    /// operator. Refuses a plan that was not saved (`plan --out`), was
+    /// changed since, is stale, or (four eyes) was written by the operator.
+    pub async fn approve(&self, plan: &Plan) -> Result<Approval> {
+        let env = self.env.name();
+        if plan.environment != env {
+            return Err(Error::StalePlan(format!(
+                "it was made for the environment {:?}",
+                plan.environment
+            )));
+        }
+        let Some(digest) = plan.digest.clone() else {
+            return Err(Error::NotApproved(
+                "only a plan saved with `plan --out FILE` can be approved".into(),
+            ));
+        };
+        plan.verify_digest()?;
+        if let Some(policy) = self.env.approval_policy()
+            && policy.four_eyes
+            && same_person(plan.author.as_ref(), &self.operator)
+        {
+            return Err(Error::NotApproved(format!(
+                "{} wrote this plan and cannot approve it: the {env} environment requires \
+                 someone else's approval (four eyes)",
+                self.operator.user
+            )));
+        }
+        let state = self.load_state().await?;
+        check_fresh(plan, state.as_ref())?;
+        if let Some(held) = self.store.approval(&digest).await? {
+            return Err(Error::NotApproved(format!(
+                "the plan {digest} is approved already, by {} at {}",
+                held.approver, held.approved_at
+            )));
+        }
+        let approval = Approval {
+            id: Uuid::new_v4(),
+            environment: env.to_string(),
+            plan_digest: digest,
+            plan_author: plan.author.clone(),
+            approver: self.operator.clone(),
+            approved_at: now_rfc3339(),
+            lineage: plan.lineage,
+            serial: plan.serial,
+        };
+        self.store.put_approval(&approval).await?;
+        Ok(approval)
+    }
+
+    /// The audit trail, oldest first.
+    pub async fn audit(&self) -> Result<Vec<AuditRecord>> {
+        self.store.audit_records().await
+    }
+
+    /// The stored versions of the state, newest first (stores with history).
+    pub async fn history(&self) -> Result<Vec<StateVersion>> {
+        self.store.history().await
+    }
+
+    /// One stored version of the state.
+    pub async fn state_version(&self, version: &str) -> Result<State> {
+        self.store.load_version(version).await
+    }
+
+    /// Makes the stored `version` the current state again, under the lock:
+    /// its document with the next serial (so plans made since are stale).
+    /// `expect_serial` is the serial the operator saw when deciding; the
+    /// restore is refused if the state moved on since. Recorded in the
+    /// audit trail.
+    pub async fn restore(&self, version: &str, expect_serial: Option<u64>) -> Result<State> {
+        let guard = self.lock("state restore").await?;
+        let started = now_rfc3339();
+        let clock = Instant::now();
+        let mut before = None;
+        let result = async {
+            let current = self.load_state().await?;
+            before = current.as_ref().map(|s| (s.lineage, s.serial));
+            let now = current.as_ref().map(|s| s.serial);
+            if now != expect_serial {
+                return Err(Error::StalePlan(format!(
+                    "the state is at serial {}, not {} as when the restore was reviewed",
+                    now.map_or_else(|| "none".into(), |s| s.to_string()),
+                    expect_serial.map_or_else(|| "none".into(), |s| s.to_string())
+                )));
+            }
+            let mut restored = self.store.load_version(version).await?;
+            if restored.environment != self.env.name() {
+                return Err(Error::state(
+                    &self.store.location(),
+                    format!(
+                        "version {version} belongs to the environment {:?}",
+                        restored.environment
+                    ),
+                ));
+            }
+            restored.serial = now.unwrap_or(0) + 1;
+            self.store.save(&restored).await?;
+            Ok(restored)
+        }
+        .await;
+        let record = AuditRecord {
+            id: Uuid::new_v4(),
+            operation: "state restore".into(),
+            environment: self.env.name().to_string(),
+            operator: self.operator.clone(),
+            started,
+            duration_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
+            plan_digest: None,
+            changes: Vec::new(),
+            outcome: if result.is_ok() {
+                Outcome::Succeeded
+            } else {
+                Outcome::Failed
+            },
+            error: result.as_ref().err().map(ToString::to_string),
+            lineage: result
+                .as_ref()
+                .ok()
+                .map(|s| s.lineage)
+                .or(before.map(|(l, _)| l)),
+            serial_before: before.map(|(_, s)| s),
+            serial_after: result.as_ref().ok().map(|s| s.serial),
+            approval: None,
+            emergency: None,
+            lock_id: Some(guard.info().id),
+            detail: Some(format!("restored version {version}")),
+        };
+        let result = self.write_audit(record, result).await;
+        let released = guard.release().await;
+        let state = result?;
+        released?;
+        Ok(state)
     }
 
     /// Reads everything, records what changed outside madplan in state
@@ -658,5 +945,30 @@ impl<S: StateStore> Engine<S> {
                 (name.clone(), value)
             })
             .collect())
+    }
+}
+
+/// Whether the plan's author and `other` are one person (by user name).
+fn same_person(author: Option<&Operator>, other: &Operator) -> bool {
+    author.is_some_and(|a| a.user == other.user)
+}
+
+/// Refuses a plan made against another state than `state`.
+fn check_fresh(plan: &Plan, state: Option<&State>) -> Result<()> {
+    match (state, plan.lineage, plan.serial) {
+        (None, None, _) => Ok(()),
+        (Some(s), Some(lineage), Some(serial)) if s.lineage == lineage && s.serial == serial => {
+            Ok(())
+        }
+        (Some(s), _, _) => Err(Error::StalePlan(format!(
+            "the state is now at serial {} of lineage {}, the plan was made at {}",
+            s.serial,
+            s.lineage,
+            plan.serial
+                .map_or_else(|| "an empty state".to_string(), |x| format!("serial {x}"))
+        ))),
+        (None, Some(_), _) => Err(Error::StalePlan(
+            "the state it was made against is gone".into(),
+        )),
     }
 }

@@ -81,6 +81,7 @@ pub struct Environment {
     waivers: Vec<Waiver>,
     /// What the environment demands of its resources, one value per type.
     requirements: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+    approval: Option<crate::audit::ApprovalPolicy>,
 }
 
 impl std::fmt::Debug for Environment {
@@ -118,7 +119,24 @@ impl Environment {
             policies: Vec::new(),
             waivers: Vec::new(),
             requirements: HashMap::new(),
+            approval: None,
         }
+    }
+
+    /// Requires an approved saved plan for every apply and destroy (`plan
+    /// --out`, then `approve`, then `apply FILE`), approved by someone other
+    /// than its author under [`ApprovalPolicy::four_eyes`]. An emergency
+    /// apply without approval needs an explicit reason, kept in the audit
+    /// trail.
+    ///
+    /// [`ApprovalPolicy::four_eyes`]: crate::audit::ApprovalPolicy::four_eyes
+    pub fn require_approval(&mut self, policy: crate::audit::ApprovalPolicy) {
+        self.approval = Some(policy);
+    }
+
+    /// The approval this environment requires, if any.
+    pub fn approval_policy(&self) -> Option<crate::audit::ApprovalPolicy> {
+        self.approval
     }
 
     /// The environment's name.

@@ -212,6 +212,29 @@ pub enum Error {
         holder: crate::state::LockInfo,
     },
 
+    /// The environment requires an approved plan and this one is not (or
+    /// its approval breaks the four-eyes rule).
+    #[error("not approved: {0}")]
+    NotApproved(String),
+
+    /// A state write was refused because the state changed since this run
+    /// took its lock (its lock was broken or its lease expired and another
+    /// run wrote since): nothing was overwritten, and this run's own state
+    /// is kept in a local file for the operator.
+    #[error(
+        "state {store}: {message}; nothing was overwritten, and this run's own state is kept \
+         in {}: compare it with the stored state before doing anything else",
+        .kept.display()
+    )]
+    StateConflict {
+        /// Where the state lives.
+        store: String,
+        /// What happened.
+        message: String,
+        /// The local file holding the state this run could not write.
+        kept: std::path::PathBuf,
+    },
+
     /// A saved plan does not match the state any more.
     #[error("the saved plan is stale: {0}; run `plan` again")]
     StalePlan(String),
@@ -285,11 +308,17 @@ pub enum Error {
     },
 }
 
-fn lock_hint(holder: &crate::state::LockInfo) -> &'static str {
+fn lock_hint(holder: &crate::state::LockInfo) -> String {
     if holder.holder_is_gone() {
-        "that process is no longer running on this host, so the lock is stale: run `unlock`"
+        "that process is no longer running on this host, so the lock is stale: run `unlock`".into()
+    } else if let Some(until) = &holder.expires {
+        format!(
+            "its holder renews its lease while it works; if that run died, the first run after \
+             {until} takes the lock over (or run `unlock {}` now)",
+            holder.id
+        )
     } else {
-        "if that run is dead, run `unlock`"
+        "if that run is dead, run `unlock`".into()
     }
 }
 

@@ -46,6 +46,11 @@ pub enum Event {
         /// How long it took.
         elapsed: Duration,
     },
+    /// A state lock whose lease had expired was taken over.
+    LockTakenOver {
+        /// The lock that was taken over.
+        previous: crate::state::LockInfo,
+    },
     /// An operation failed.
     Failed {
         /// The resource.
@@ -79,6 +84,9 @@ impl EventSink for TracingEvents {
                 wait,
             } => {
                 tracing::warn!(%address, %error, ?wait, "retrying");
+            }
+            Event::LockTakenOver { previous } => {
+                tracing::warn!(%previous, "took over a state lock whose lease had expired");
             }
             other => tracing::info!(event = ?other),
         }

@@ -8,6 +8,7 @@
 
 pub mod address;
 pub mod apply;
+pub mod audit;
 pub mod engine;
 pub mod env;
 pub mod error;
@@ -31,6 +32,7 @@ pub mod validate;
 
 pub use address::Address;
 pub use apply::{ApplyOptions, ApplyReport};
+pub use audit::{Approval, ApprovalPolicy, AuditChange, AuditRecord, Operator, Outcome};
 pub use engine::{Engine, LockGuard, Recovery, RefreshReport};
 pub use env::{Environment, ProviderRef};
 pub use error::{Error, ErrorClass, Problem, Problems, ProviderError, Result};
@@ -46,5 +48,5 @@ pub use resource::{
 };
 pub use retry::RetryPolicy;
 pub use secret::Secret;
-pub use state::{Deposed, LocalStateStore, LockInfo, State, StateEntry, StateStore};
+pub use state::{Deposed, LocalStateStore, LockInfo, State, StateEntry, StateStore, StateVersion};
 pub use validate::{ValidateCx, problem};

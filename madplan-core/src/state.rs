@@ -12,6 +12,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::address::Address;
+use crate::audit::{Approval, AuditRecord, Operator};
 use crate::error::{Error, Result};
 
 /// The version of the state document format this build writes. Version 2
@@ -125,21 +126,39 @@ pub struct LockInfo {
     pub pid: u32,
     /// When it was taken (RFC 3339).
     pub since: String,
+    /// Until when the holder's lease runs (RFC 3339), for stores whose
+    /// locks expire unless renewed (S3): the holder renews it while it
+    /// works, and once it has passed, another run may take the lock over.
+    /// `None`: the lock lasts until it is released or removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
 }
 
 impl LockInfo {
     /// A lock for `operation` by this process.
     pub fn for_this_process(operation: &str) -> Self {
+        Self::for_operator(operation, &Operator::current())
+    }
+
+    /// A lock for `operation` by this process, run by `operator`.
+    pub fn for_operator(operation: &str, operator: &Operator) -> Self {
         Self {
             id: Uuid::new_v4(),
             operation: operation.to_string(),
-            who: std::env::var("USER")
-                .or_else(|_| std::env::var("USERNAME"))
-                .unwrap_or_else(|_| "unknown".into()),
-            host: gethostname::gethostname().to_string_lossy().into_owned(),
+            who: operator.user.clone(),
+            host: operator.host.clone(),
             pid: std::process::id(),
             since: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            expires: None,
         }
+    }
+
+    /// Whether its lease has run out at `now` (never, without a lease).
+    pub fn lease_expired_at(&self, now: SystemTime) -> bool {
+        self.expires
+            .as_deref()
+            .and_then(|e| humantime::parse_rfc3339_weak(e).ok())
+            .is_some_and(|e| e <= now)
     }
 }
 
@@ -158,14 +177,36 @@ impl fmt::Display for LockInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}@{} (pid {}) running `{}` since {} [lock id {}]",
-            self.who, self.host, self.pid, self.operation, self.since, self.id
-        )
+            "{}@{} (pid {}) running `{}` since {}",
+            self.who, self.host, self.pid, self.operation, self.since
+        )?;
+        if let Some(e) = &self.expires {
+            write!(f, ", lease until {e}")?;
+        }
+        write!(f, " [lock id {}]", self.id)
     }
 }
 
+/// One stored version of the state (stores that keep history: S3 with
+/// bucket versioning on).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateVersion {
+    /// The store's id of the version (S3's version id).
+    pub version: String,
+    /// The state's serial in it, when the store recorded it.
+    pub serial: Option<u64>,
+    /// Who wrote it (`user@host`), when the store recorded it.
+    pub written_by: Option<String>,
+    /// When it was written (RFC 3339).
+    pub written_at: String,
+    /// Whether it is the current state.
+    pub latest: bool,
+}
+
 /// Where an environment's state lives. Every store locks: a second writer
-/// fails at once and is told who holds the lock.
+/// fails at once and is told who holds the lock. Beside the state, a store
+/// keeps the audit trail (one record per apply, never rewritten) and the
+/// approvals of saved plans.
 pub trait StateStore: Send + Sync {
     /// A human description of where the state lives.
     fn location(&self) -> String;
@@ -178,7 +219,12 @@ pub trait StateStore: Send + Sync {
     fn save(&self, state: &State) -> impl std::future::Future<Output = Result<()>> + Send;
 
     /// Takes the lock, or fails with [`Error::Locked`] naming the holder.
-    fn lock(&self, info: &LockInfo) -> impl std::future::Future<Output = Result<()>> + Send;
+    /// Returns the lock it took over, when the store's locks have a lease
+    /// and the one held had expired.
+    fn lock(
+        &self,
+        info: &LockInfo,
+    ) -> impl std::future::Future<Output = Result<Option<LockInfo>>> + Send;
 
     /// Releases the lock `id` if it is still the one held.
     fn unlock(&self, id: Uuid) -> impl std::future::Future<Output = Result<()>> + Send;
@@ -194,6 +240,75 @@ pub trait StateStore: Send + Sync {
         &self,
         id: Uuid,
     ) -> impl std::future::Future<Output = Result<Option<LockInfo>>> + Send;
+
+    /// Adds `record` to the audit trail, as a new object that is never
+    /// rewritten.
+    fn append_audit(
+        &self,
+        record: &AuditRecord,
+    ) -> impl std::future::Future<Output = Result<()>> + Send;
+
+    /// The audit trail, oldest first.
+    fn audit_records(&self) -> impl std::future::Future<Output = Result<Vec<AuditRecord>>> + Send;
+
+    /// Records an approval of a saved plan; refuses (naming the approval
+    /// held) when that plan is approved already.
+    fn put_approval(
+        &self,
+        approval: &Approval,
+    ) -> impl std::future::Future<Output = Result<()>> + Send;
+
+    /// The approval of the plan with this digest, if any.
+    fn approval(
+        &self,
+        plan_digest: &str,
+    ) -> impl std::future::Future<Output = Result<Option<Approval>>> + Send;
+
+    /// The stored versions of the state, newest first. Stores without
+    /// history say so.
+    fn history(&self) -> impl std::future::Future<Output = Result<Vec<StateVersion>>> + Send {
+        let loc = self.location();
+        async move {
+            Err(Error::state(
+                &loc,
+                "this store keeps no history of the state (the S3 store does, on a bucket with \
+                 versioning on)",
+            ))
+        }
+    }
+
+    /// One stored version of the state.
+    fn load_version(
+        &self,
+        version: &str,
+    ) -> impl std::future::Future<Output = Result<State>> + Send {
+        let _ = version;
+        let loc = self.location();
+        async move {
+            Err(Error::state(
+                &loc,
+                "this store keeps no history of the state (the S3 store does, on a bucket with \
+                 versioning on)",
+            ))
+        }
+    }
+}
+
+/// Checks that a state document read from `location` is one this build
+/// reads.
+pub fn parse_state(location: &str, bytes: &[u8]) -> Result<State> {
+    let state: State = serde_json::from_slice(bytes)
+        .map_err(|e| Error::state(location, format!("not a madplan state document: {e}")))?;
+    if state.format_version > STATE_FORMAT_VERSION {
+        return Err(Error::state(
+            location,
+            format!(
+                "written by a newer madplan (format {}, this build reads up to {}); upgrade madplan",
+                state.format_version, STATE_FORMAT_VERSION
+            ),
+        ));
+    }
+    Ok(state)
 }
 
 /// State in a JSON file on the local disk, locked by a `.lock` file beside it.
@@ -235,6 +350,43 @@ impl LocalStateStore {
         }
     }
 
+    /// `<state file>.<suffix>`: the lock, the audit trail and approvals sit
+    /// beside the state file.
+    fn beside(&self, suffix: &str) -> PathBuf {
+        let mut p = self.path.clone().into_os_string();
+        p.push(".");
+        p.push(suffix);
+        PathBuf::from(p)
+    }
+
+    /// The folder of the audit trail: one file per record.
+    pub fn audit_dir(&self) -> PathBuf {
+        self.beside("audit")
+    }
+
+    /// The folder of approvals: one file per approved plan digest.
+    pub fn approvals_dir(&self) -> PathBuf {
+        self.beside("approvals")
+    }
+
+    /// Writes `bytes` as `dir/name` in one step, failing if it exists:
+    /// records are never rewritten.
+    fn create_once(&self, dir: &Path, name: &str, bytes: &[u8]) -> Result<bool> {
+        let loc = self.location();
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::state_io(&loc, format!("creating {}", dir.display()), e))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)
+            .map_err(|e| Error::state_io(&loc, "creating a temporary file", e))?;
+        tmp.write_all(bytes)
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| Error::state_io(&loc, format!("writing {name}"), e))?;
+        match std::fs::hard_link(tmp.path(), dir.join(name)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(Error::state_io(&loc, format!("writing {name}"), e)),
+        }
+    }
+
     fn parent(&self) -> PathBuf {
         match self.path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -254,22 +406,7 @@ impl StateStore for LocalStateStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::state_io(&self.location(), "reading", e)),
         };
-        let state: State = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::state(
-                &self.location(),
-                format!("not a madplan state document: {e}"),
-            )
-        })?;
-        if state.format_version > STATE_FORMAT_VERSION {
-            return Err(Error::state(
-                &self.location(),
-                format!(
-                    "written by a newer madplan (format {}, this build reads up to {}); upgrade madplan",
-                    state.format_version, STATE_FORMAT_VERSION
-                ),
-            ));
-        }
-        Ok(Some(state))
+        parse_state(&self.location(), &bytes).map(Some)
     }
 
     async fn save(&self, state: &State) -> Result<()> {
@@ -294,7 +431,7 @@ impl StateStore for LocalStateStore {
         Ok(())
     }
 
-    async fn lock(&self, info: &LockInfo) -> Result<()> {
+    async fn lock(&self, info: &LockInfo) -> Result<Option<LockInfo>> {
         let loc = self.location();
         let dir = self.parent();
         std::fs::create_dir_all(&dir)
@@ -315,7 +452,7 @@ impl StateStore for LocalStateStore {
                 if let Ok(d) = std::fs::File::open(&dir) {
                     let _ = d.sync_all();
                 }
-                Ok(())
+                Ok(None)
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let holder = self.read_lock()?.ok_or_else(|| {
@@ -356,6 +493,100 @@ impl StateStore for LocalStateStore {
             )),
         }
     }
+
+    async fn append_audit(&self, record: &AuditRecord) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(record).map_err(|e| {
+            Error::state(
+                &self.location(),
+                format!("cannot serialize the record: {e}"),
+            )
+        })?;
+        let name = record.object_name();
+        if self.create_once(&self.audit_dir(), &name, &bytes)? {
+            Ok(())
+        } else {
+            Err(Error::state(
+                &self.location(),
+                format!("the audit record {name} exists already; records are never rewritten"),
+            ))
+        }
+    }
+
+    async fn audit_records(&self) -> Result<Vec<AuditRecord>> {
+        let dir = self.audit_dir();
+        let mut names: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(Error::state_io(
+                    &self.location(),
+                    "reading the audit trail",
+                    e,
+                ));
+            }
+        };
+        names.sort();
+        names
+            .iter()
+            .map(|p| {
+                let bytes = std::fs::read(p).map_err(|e| {
+                    Error::state_io(&self.location(), format!("reading {}", p.display()), e)
+                })?;
+                serde_json::from_slice(&bytes).map_err(|e| {
+                    Error::state(
+                        &self.location(),
+                        format!("{} is not an audit record: {e}", p.display()),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    async fn put_approval(&self, approval: &Approval) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(approval).map_err(|e| {
+            Error::state(
+                &self.location(),
+                format!("cannot serialize the approval: {e}"),
+            )
+        })?;
+        let name = approval_name(&approval.plan_digest);
+        if self.create_once(&self.approvals_dir(), &name, &bytes)? {
+            return Ok(());
+        }
+        let held = self.approval(&approval.plan_digest).await?;
+        Err(Error::state(
+            &self.location(),
+            format!(
+                "the plan {} is approved already{}",
+                approval.plan_digest,
+                held.map(|a| format!(" by {} at {}", a.approver, a.approved_at))
+                    .unwrap_or_default()
+            ),
+        ))
+    }
+
+    async fn approval(&self, plan_digest: &str) -> Result<Option<Approval>> {
+        let path = self.approvals_dir().join(approval_name(plan_digest));
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                Error::state(
+                    &self.location(),
+                    format!("{} is not an approval: {e}", path.display()),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::state_io(&self.location(), "reading an approval", e)),
+        }
+    }
+}
+
+/// The object name of the approval of a plan: its digest, with the
+/// algorithm's colon made safe for file systems.
+pub fn approval_name(plan_digest: &str) -> String {
+    format!("{}.json", plan_digest.replace(':', "-"))
 }
 
 #[cfg(test)]
@@ -436,7 +667,7 @@ mod tests {
                         let rt = tokio::runtime::Builder::new_current_thread()
                             .build()
                             .unwrap();
-                        rt.block_on(store.lock(&info)).map(|()| info)
+                        rt.block_on(store.lock(&info)).map(|_| info)
                     })
                 })
                 .collect();
@@ -454,6 +685,32 @@ mod tests {
             let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
             assert_eq!(names.len(), 1, "only the lock is left");
         }
+    }
+
+    #[test]
+    fn a_lease_expires_at_its_end_and_a_lock_without_one_never_does() {
+        let mut lock = LockInfo::for_operator("apply", &Operator::named("ann"));
+        assert_eq!(lock.who, "ann");
+        let now = SystemTime::now();
+        assert!(!lock.lease_expired_at(now + std::time::Duration::from_secs(3600)));
+        assert!(!lock.to_string().contains("lease until"));
+        lock.expires = Some("2026-11-25T22:00:00.500Z".into());
+        let end = humantime::parse_rfc3339("2026-11-25T22:00:00.500Z").unwrap();
+        assert!(!lock.lease_expired_at(end - std::time::Duration::from_millis(1)));
+        assert!(lock.lease_expired_at(end));
+        assert!(
+            lock.to_string()
+                .contains("lease until 2026-11-25T22:00:00.500Z")
+        );
+        let e = Error::Locked {
+            store: "s".into(),
+            holder: lock.clone(),
+        };
+        assert!(
+            e.to_string()
+                .contains(&format!("or run `unlock {}` now", lock.id)),
+            "{e}"
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use madplan_core::plan::Plan;
 use madplan_core::plan::document::PlanDocument;
-use madplan_core::{Engine, Environment, Error, StateStore};
+use madplan_core::{Engine, Environment, Error, Operator, StateStore};
 use uuid::Uuid;
 
 use super::console::Console;
@@ -12,10 +12,13 @@ pub(super) async fn execute_with_store<S: StateStore>(
     env: Environment,
     cli: Cli,
     store: S,
+    operator: Operator,
     console: &Console,
     interrupt: Option<tokio::sync::watch::Receiver<bool>>,
 ) -> Result<i32, Error> {
-    let mut engine = Engine::new(env, store).with_events(console.events());
+    let mut engine = Engine::new(env, store)
+        .with_events(console.events())
+        .with_operator(operator);
     if let Some(rx) = interrupt {
         engine = engine.with_interrupt(rx);
     }
@@ -31,11 +34,14 @@ pub(super) async fn execute_with_store<S: StateStore>(
             detailed_exitcode,
             destroy,
         } => {
-            let plan = if destroy {
+            let mut plan = if destroy {
                 engine.plan_destroy().await?
             } else {
                 engine.plan().await?
             };
+            if out.is_some() {
+                plan.seal(engine.operator().clone());
+            }
             if json {
                 console.print(&format!("{}\n", PlanDocument::of(&plan).to_json()));
             } else {
@@ -47,10 +53,24 @@ pub(super) async fn execute_with_store<S: StateStore>(
                     source: e,
                 })?;
                 console.eprint(&format!(
-                    "Saved the plan to {}; run `apply {}` to apply exactly this.\n",
+                    "Saved the plan to {} (digest {}); run `apply {}` to apply exactly this.\n",
                     path.display(),
+                    plan.digest.as_deref().unwrap_or_default(),
                     path.display()
                 ));
+                if let Some(policy) = engine.environment().approval_policy() {
+                    console.eprint(&format!(
+                        "The {} environment applies only approved plans: {} runs `approve {}` \
+                         first.\n",
+                        plan.environment,
+                        if policy.four_eyes {
+                            "someone other than you"
+                        } else {
+                            "someone"
+                        },
+                        path.display()
+                    ));
+                }
             }
             Ok(if detailed_exitcode && plan.has_changes() {
                 2
@@ -63,32 +83,36 @@ pub(super) async fn execute_with_store<S: StateStore>(
             auto_approve,
             allow_destroy_protected,
             wait_timeout,
+            emergency,
         } => {
             let mut engine = engine;
             engine.options_mut().allow_protected_deletion = allow_destroy_protected;
             engine.options_mut().wait_timeouts.extend(wait_timeout);
+            engine.options_mut().emergency = emergency;
             match plan {
                 Some(path) => {
-                    let text = std::fs::read_to_string(&path).map_err(|e| Error::Io {
-                        context: format!("reading the plan {}", path.display()),
-                        source: e,
-                    })?;
-                    let plan = Plan::from_json(&text)?;
+                    let plan = read_plan(&path)?;
                     let report = engine.apply(&plan).await?;
                     finish(&engine, console, &plan, &report).await?;
                     Ok(0)
                 }
-                None => apply_fresh(&engine, console, auto_approve, false).await,
+                None => {
+                    engine.check_approval(None).await?;
+                    apply_fresh(&engine, console, auto_approve, false).await
+                }
             }
         }
         Command::Destroy {
             auto_approve,
             allow_destroy_protected,
             wait_timeout,
+            emergency,
         } => {
             let mut engine = engine;
             engine.options_mut().allow_protected_deletion = allow_destroy_protected;
             engine.options_mut().wait_timeouts.extend(wait_timeout);
+            engine.options_mut().emergency = emergency;
+            engine.check_approval(None).await?;
             apply_fresh(&engine, console, auto_approve, true).await
         }
         Command::Refresh => {
@@ -114,6 +138,43 @@ pub(super) async fn execute_with_store<S: StateStore>(
             console.print(&engine.environment().to_dot());
             Ok(0)
         }
+        Command::Approve { plan: path } => {
+            let plan = read_plan(&path)?;
+            console.print(&plan.render());
+            let approval = engine.approve(&plan).await?;
+            console.print(&format!(
+                "\nApproved {} (plan by {}, state serial {}) as {} at {}; `apply {}` may now \
+                 apply it.\n",
+                approval.plan_digest,
+                approval
+                    .plan_author
+                    .as_ref()
+                    .map_or_else(|| "unknown".to_string(), ToString::to_string),
+                approval
+                    .serial
+                    .map_or_else(|| "none".to_string(), |s| s.to_string()),
+                approval.approver,
+                approval.approved_at,
+                path.display()
+            ));
+            Ok(0)
+        }
+        Command::Audit { json } => {
+            let records = engine.audit().await?;
+            if json {
+                console.print(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&records).unwrap_or_default()
+                ));
+            } else if records.is_empty() {
+                console.print("The audit trail is empty.\n");
+            } else {
+                for r in &records {
+                    console.print(&format!("{}\n", r.summary()));
+                }
+            }
+            Ok(0)
+        }
         Command::State {
             command:
                 StateCommand::Recover {
@@ -121,32 +182,77 @@ pub(super) async fn execute_with_store<S: StateStore>(
                     auto_approve,
                 },
         } => recover(&engine, console, lineage.as_deref(), auto_approve).await,
+        Command::State {
+            command: StateCommand::History,
+        } => {
+            let versions = engine.history().await?;
+            console.print(&format!(
+                "{:<34} {:>7}  {:<26} {}\n",
+                "VERSION", "SERIAL", "WRITTEN", "BY"
+            ));
+            for v in versions {
+                console.print(&format!(
+                    "{:<34} {:>7}  {:<26} {}{}\n",
+                    v.version,
+                    v.serial.map_or_else(|| "?".to_string(), |s| s.to_string()),
+                    v.written_at,
+                    v.written_by.as_deref().unwrap_or("?"),
+                    if v.latest { "  (current)" } else { "" }
+                ));
+            }
+            Ok(0)
+        }
+        Command::State {
+            command:
+                StateCommand::Restore {
+                    version,
+                    auto_approve,
+                },
+        } => restore(&engine, console, &version, auto_approve).await,
+        Command::State {
+            command: StateCommand::Show { address, version },
+        } => {
+            let state = match &version {
+                Some(v) => Some(engine.state_version(v).await?),
+                None => engine.load_state().await?,
+            };
+            let Some(address) = address else {
+                let s =
+                    state.ok_or_else(|| Error::UnknownAddress("state (there is none)".into()))?;
+                console.print(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&s).unwrap_or_default()
+                ));
+                return Ok(0);
+            };
+            let entry = state
+                .as_ref()
+                .and_then(|s| {
+                    s.resources
+                        .iter()
+                        .find(|(a, _)| a.to_string() == address)
+                        .map(|(_, e)| e)
+                })
+                .ok_or_else(|| Error::UnknownAddress(address.clone()))?;
+            console.print(&format!(
+                "# {address}\n{}\n",
+                serde_json::to_string_pretty(entry).unwrap_or_default()
+            ));
+            Ok(0)
+        }
         Command::State { command } => {
             let state = engine.load_state().await?;
             match command {
-                StateCommand::Recover { .. } => unreachable!("handled above"),
+                StateCommand::Recover { .. }
+                | StateCommand::History
+                | StateCommand::Restore { .. }
+                | StateCommand::Show { .. } => unreachable!("handled above"),
                 StateCommand::List => {
                     if let Some(s) = state {
                         for a in s.resources.keys() {
                             console.print(&format!("{a}\n"));
                         }
                     }
-                    Ok(0)
-                }
-                StateCommand::Show { address } => {
-                    let entry = state
-                        .as_ref()
-                        .and_then(|s| {
-                            s.resources
-                                .iter()
-                                .find(|(a, _)| a.to_string() == address)
-                                .map(|(_, e)| e)
-                        })
-                        .ok_or_else(|| Error::UnknownAddress(address.clone()))?;
-                    console.print(&format!(
-                        "# {address}\n{}\n",
-                        serde_json::to_string_pretty(entry).unwrap_or_default()
-                    ));
                     Ok(0)
                 }
             }
@@ -316,6 +422,72 @@ async fn recover<S: StateStore>(
     let n = engine.recover(&recovery).await?;
     console.print(&format!(
         "\nRecovered {n} resource(s). Run `plan` to compare them with the configuration.\n"
+    ));
+    Ok(0)
+}
+
+fn read_plan(path: &std::path::Path) -> Result<Plan, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        context: format!("reading the plan {}", path.display()),
+        source: e,
+    })?;
+    Plan::from_json(&text)
+}
+
+/// `state restore`: show what the version holds against the current
+/// state, ask, restore.
+async fn restore<S: StateStore>(
+    engine: &Engine<S>,
+    console: &Console,
+    version: &str,
+    auto_approve: bool,
+) -> Result<i32, Error> {
+    let old = engine.state_version(version).await?;
+    let current = engine.load_state().await?;
+    console.print(&format!(
+        "Version {version} holds serial {} of lineage {} with {} resource(s).\n",
+        old.serial,
+        old.lineage,
+        old.resources.len()
+    ));
+    match &current {
+        Some(c) => {
+            console.print(&format!(
+                "The current state is serial {} of lineage {} with {} resource(s).\n\n",
+                c.serial,
+                c.lineage,
+                c.resources.len()
+            ));
+            if c.lineage != old.lineage {
+                console.print("  ! the version belongs to another lineage\n");
+            }
+            for a in old.resources.keys() {
+                if !c.resources.contains_key(a) {
+                    console.print(&format!("  + {a} (tracked again)\n"));
+                }
+            }
+            for a in c.resources.keys() {
+                if !old.resources.contains_key(a) {
+                    console.print(&format!("  - {a} (no longer tracked)\n"));
+                }
+            }
+        }
+        None => console.print("There is no current state.\n"),
+    }
+    console.print(
+        "\nThis changes the state only, not the infrastructure: run `plan` afterwards to see \
+         what the restored state implies.\n",
+    );
+    console.confirm(
+        &format!("Do you want to restore version {version} as the current state?"),
+        auto_approve,
+    )?;
+    let restored = engine
+        .restore(version, current.as_ref().map(|c| c.serial))
+        .await?;
+    console.print(&format!(
+        "\nRestored version {version} as serial {}.\n",
+        restored.serial
     ));
     Ok(0)
 }

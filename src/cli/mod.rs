@@ -1,6 +1,11 @@
 //! The command line every ops binary gets: `validate`, `plan`, `apply`,
-//! `destroy`, `refresh`, `output`, `graph`, `state list|show|recover`,
-//! `unlock`.
+//! `destroy`, `refresh`, `output`, `graph`, `state
+//! list|show|recover|history|restore`, `unlock`, `approve`, `audit`.
+//!
+//! The state lives where `--backend` (or `MADPLAN_BACKEND`) says: a local
+//! file by default (`--state FILE`), or `s3://BUCKET/PREFIX` with the `aws`
+//! feature. A program can also hand the command line any
+//! [`StateStore`] ([`run_with_store`], [`execute_with_store`]).
 //!
 //! Exit codes follow Terraform's `-detailed-exitcode`: 0 success (no
 //! changes), 1 error, 2 changes present (`plan --detailed-exitcode`).
@@ -15,7 +20,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use madplan_core::{Environment, Error, LocalStateStore};
+use madplan_core::{Environment, Error, LocalStateStore, Operator, StateStore};
 
 mod commands;
 mod console;
@@ -30,6 +35,15 @@ struct Cli {
     /// The state file (default: .madplan/ENVIRONMENT.state.json).
     #[arg(long, global = true, env = "MADPLAN_STATE")]
     state: Option<PathBuf>,
+    /// Where the state lives: `s3://BUCKET/PREFIX` (state at
+    /// PREFIX/ENVIRONMENT.state.json; `?kms_key=KEY` for SSE-KMS,
+    /// `&lease=60s` for the lock's lease), or a local file path.
+    #[arg(long, global = true, env = "MADPLAN_BACKEND", conflicts_with = "state")]
+    backend: Option<String>,
+    /// Who runs this, as locks, audit records and approvals name them
+    /// (default: the login name).
+    #[arg(long, global = true, env = "MADPLAN_OPERATOR")]
+    operator: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,7 +54,8 @@ enum Command {
     Validate,
     /// Show what apply would do.
     Plan {
-        /// Save the plan to FILE, for `apply FILE`.
+        /// Save the plan to FILE, with its digest and author, for `approve
+        /// FILE` and `apply FILE`.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Print the plan as JSON.
@@ -67,6 +82,10 @@ enum Command {
         /// `atlas.cluster=90m` (repeatable; default: each kind's own).
         #[arg(long, value_name = "KIND=DURATION", value_parser = wait_timeout)]
         wait_timeout: Vec<(String, Duration)>,
+        /// Apply without the approval the environment requires, for this
+        /// reason (kept in the audit trail).
+        #[arg(long, value_name = "REASON", value_parser = reason)]
+        emergency: Option<String>,
     },
     /// Delete everything the environment manages.
     Destroy {
@@ -79,6 +98,22 @@ enum Command {
         /// How long to wait for deletions of KIND (repeatable).
         #[arg(long, value_name = "KIND=DURATION", value_parser = wait_timeout)]
         wait_timeout: Vec<(String, Duration)>,
+        /// Destroy without the approval the environment requires, for this
+        /// reason (kept in the audit trail).
+        #[arg(long, value_name = "REASON", value_parser = reason)]
+        emergency: Option<String>,
+    },
+    /// Approve a plan saved with `plan --out`, for `apply PLANFILE` in an
+    /// environment that requires approval.
+    Approve {
+        /// The saved plan.
+        plan: PathBuf,
+    },
+    /// List the audit trail: every apply, destroy and state restore.
+    Audit {
+        /// Print the records as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Read everything, record what changed outside madplan, report drift.
     Refresh,
@@ -109,10 +144,25 @@ enum Command {
 enum StateCommand {
     /// List the resources in state.
     List,
-    /// Show one resource in state.
+    /// Show one resource in state, or the whole state.
     Show {
-        /// Its address, e.g. aws.vpc.main.
-        address: String,
+        /// Its address, e.g. aws.vpc.main (default: the whole document).
+        address: Option<String>,
+        /// A stored version instead of the current state (`state history`
+        /// lists them).
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// List the stored versions of the state (S3 with bucket versioning).
+    History,
+    /// Make a stored version the current state again (after showing what
+    /// changes and asking).
+    Restore {
+        /// The version (`state history` lists them).
+        version: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        auto_approve: bool,
     },
     /// Adopt resources that carry this environment's tags but another
     /// state's lineage (the state was lost): lists them, asks, records them.
@@ -124,6 +174,15 @@ enum StateCommand {
         #[arg(long)]
         auto_approve: bool,
     },
+}
+
+/// A reason that says something.
+fn reason(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("give the reason, for the audit trail".into())
+    } else {
+        Ok(s.trim().to_string())
+    }
 }
 
 /// Parses `KIND=DURATION` (`atlas.cluster=90m`).
@@ -140,8 +199,19 @@ fn wait_timeout(s: &str) -> Result<(String, Duration), String> {
 
 /// Runs the command line of an ops binary on `env` and exits the process
 /// with the right code. Logs go to standard error, filtered by `MADPLAN_LOG`
-/// (e.g. `MADPLAN_LOG=debug`).
+/// (e.g. `MADPLAN_LOG=debug`). The state store comes from `--backend` /
+/// `--state` (default: a local file).
 pub async fn run(env: Environment) -> miette::Result<()> {
+    run_main(env, None::<LocalStateStore>).await
+}
+
+/// Like [`run`], with the state in `store` (any [`StateStore`]) instead of
+/// the one `--backend` / `--state` names.
+pub async fn run_with_store<S: StateStore>(env: Environment, store: S) -> miette::Result<()> {
+    run_main(env, Some(store)).await
+}
+
+async fn run_main<S: StateStore>(env: Environment, store: Option<S>) -> miette::Result<()> {
     use miette::IntoDiagnostic;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -163,8 +233,9 @@ pub async fn run(env: Environment) -> miette::Result<()> {
             }
         }
     });
-    match execute_interruptible(env, std::env::args_os(), &Console::stdio(), Some(interrupt)).await
-    {
+    let console = Console::stdio();
+    let result = execute_main(env, store, std::env::args_os(), &console, Some(interrupt)).await;
+    match result {
         Ok(0) => Ok(()),
         Ok(code) => std::process::exit(code),
         Err(e) => Err(e).into_diagnostic(),
@@ -181,6 +252,22 @@ where
     execute_interruptible(env, args, console, None).await
 }
 
+/// Like [`execute`], with the state in `store` instead of the one
+/// `--backend` / `--state` names.
+pub async fn execute_with_store<S, I, T>(
+    env: Environment,
+    store: S,
+    args: I,
+    console: &Console,
+) -> Result<i32, Error>
+where
+    S: StateStore,
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    execute_main(env, Some(store), args, console, None).await
+}
+
 /// Like [`execute`]; once `interrupt` holds `true`, a running apply starts
 /// nothing new, lets what is in flight finish, saves state and stops.
 pub async fn execute_interruptible<I, T>(
@@ -190,6 +277,21 @@ pub async fn execute_interruptible<I, T>(
     interrupt: Option<tokio::sync::watch::Receiver<bool>>,
 ) -> Result<i32, Error>
 where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    execute_main(env, None::<LocalStateStore>, args, console, interrupt).await
+}
+
+async fn execute_main<S, I, T>(
+    env: Environment,
+    store: Option<S>,
+    args: I,
+    console: &Console,
+    interrupt: Option<tokio::sync::watch::Receiver<bool>>,
+) -> Result<i32, Error>
+where
+    S: StateStore,
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
@@ -205,14 +307,64 @@ where
             return Ok(e.exit_code());
         }
     };
-    let path = cli
-        .state
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!(".madplan/{}.state.json", env.name())));
+    let operator = cli
+        .operator
+        .as_deref()
+        .filter(|o| !o.trim().is_empty())
+        .map_or_else(Operator::current, Operator::named);
     let span = tracing::info_span!("command", environment = env.name(), command = ?cli.command);
-    tracing::Instrument::instrument(
-        commands::execute_with_store(env, cli, LocalStateStore::new(path), console, interrupt),
-        span,
-    )
-    .await
+    let run = async move {
+        if let Some(store) = store {
+            if cli.state.is_some() || cli.backend.is_some() {
+                return Err(Error::State {
+                    store: store.location(),
+                    message: "this program sets its state store in code; --state and \
+                              --backend do not apply to it"
+                        .into(),
+                    source: None,
+                });
+            }
+            return commands::execute_with_store(env, cli, store, operator, console, interrupt)
+                .await;
+        }
+        match cli.backend.clone() {
+            Some(url) if url.starts_with("s3://") => {
+                #[cfg(feature = "aws")]
+                {
+                    let store = madplan_aws::S3StateStore::from_url(&url, env.name()).await?;
+                    commands::execute_with_store(env, cli, store, operator, console, interrupt)
+                        .await
+                }
+                #[cfg(not(feature = "aws"))]
+                {
+                    let _ = (env, operator, interrupt);
+                    Err(Error::State {
+                        store: url,
+                        message: "this program was built without the `aws` feature, which \
+                                  holds the S3 state store"
+                            .into(),
+                        source: None,
+                    })
+                }
+            }
+            backend => {
+                let path = backend
+                    .map(|b| PathBuf::from(b.strip_prefix("file://").unwrap_or(&b)))
+                    .or_else(|| cli.state.clone())
+                    .unwrap_or_else(|| {
+                        PathBuf::from(format!(".madplan/{}.state.json", env.name()))
+                    });
+                commands::execute_with_store(
+                    env,
+                    cli,
+                    LocalStateStore::new(path),
+                    operator,
+                    console,
+                    interrupt,
+                )
+                .await
+            }
+        }
+    };
+    tracing::Instrument::instrument(run, span).await
 }

@@ -41,6 +41,10 @@ fn describe(event: &Event) -> Option<String> {
             action,
             error,
         } => format!("{address}: {} failed: {error}", action.verb()),
+        Event::LockTakenOver { previous } => format!(
+            "Took over the state lock held by {previous}: its lease had expired (that run \
+             stopped renewing it)"
+        ),
         _ => return None,
     })
 }

@@ -33,6 +33,9 @@ pub struct ApplyOptions {
     /// How long waits for readiness may take, by kind (e.g.
     /// `atlas.cluster`), instead of the kind's own default.
     pub wait_timeouts: BTreeMap<String, Duration>,
+    /// Apply without the approval the environment requires, for this
+    /// reason (kept in the audit record). Never empty when set.
+    pub emergency: Option<String>,
 }
 
 impl ApplyOptions {

@@ -12,6 +12,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::address::Address;
+use crate::audit::Operator;
 use crate::error::{Error, Result};
 use crate::resource::Replacement;
 
@@ -199,6 +200,17 @@ pub struct Plan {
     /// Resources of another state that carry this environment's tags.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub foreign: Vec<Foreign>,
+    /// Who saved it ([`Plan::seal`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<Operator>,
+    /// When it was saved (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// `sha256:` and the hex SHA-256 of the plan's JSON without this field,
+    /// set by [`Plan::seal`]: what an approval names, and what is checked
+    /// when the plan is read back (a plan edited since does not match).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// Counts of a plan's actions.
@@ -255,7 +267,42 @@ impl Plan {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
-    /// A saved plan.
+    /// The digest of this plan's content: `sha256:` and the hex SHA-256 of
+    /// its JSON with the `digest` field left out.
+    pub fn compute_digest(&self) -> String {
+        use sha2::Digest as _;
+        let mut unsealed = self.clone();
+        unsealed.digest = None;
+        let bytes = serde_json::to_vec(&unsealed).unwrap_or_default();
+        let hash = sha2::Sha256::digest(&bytes);
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        format!("sha256:{hex}")
+    }
+
+    /// Marks the plan as saved by `author` now, and sets its digest.
+    pub fn seal(&mut self, author: Operator) {
+        self.author = Some(author);
+        self.created = Some(crate::audit::now_rfc3339());
+        self.digest = None;
+        self.digest = Some(self.compute_digest());
+    }
+
+    /// Checks that the plan's content still matches its digest (a plan
+    /// without a digest passes: it was never sealed).
+    pub fn verify_digest(&self) -> Result<()> {
+        match &self.digest {
+            Some(d) if *d != self.compute_digest() => Err(Error::Encoding {
+                address: "plan file".into(),
+                message: format!(
+                    "its content does not match its digest {d}: it was changed after it was \
+                     saved; make the plan again"
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// A saved plan; a sealed one must still match its digest.
     pub fn from_json(text: &str) -> Result<Plan> {
         let plan: Plan = serde_json::from_str(text).map_err(|e| Error::Encoding {
             address: "plan file".into(),
@@ -271,6 +318,7 @@ impl Plan {
                 ),
             });
         }
+        plan.verify_digest()?;
         Ok(plan)
     }
 

@@ -245,6 +245,9 @@ pub(crate) fn make_plan(
         serial: state.map(|s| s.serial),
         changes,
         foreign: live.foreign.iter().map(|f| f.foreign.clone()).collect(),
+        author: None,
+        created: None,
+        digest: None,
     })
 }
 

@@ -563,7 +563,10 @@ impl StateStore for FlakyStore {
         }
         self.inner.save(state).await
     }
-    async fn lock(&self, info: &madplan_core::LockInfo) -> madplan_core::Result<()> {
+    async fn lock(
+        &self,
+        info: &madplan_core::LockInfo,
+    ) -> madplan_core::Result<Option<madplan_core::LockInfo>> {
         self.inner.lock(info).await
     }
     async fn unlock(&self, id: uuid::Uuid) -> madplan_core::Result<()> {
@@ -577,6 +580,18 @@ impl StateStore for FlakyStore {
         id: uuid::Uuid,
     ) -> madplan_core::Result<Option<madplan_core::LockInfo>> {
         self.inner.force_unlock(id).await
+    }
+    async fn append_audit(&self, record: &madplan_core::AuditRecord) -> madplan_core::Result<()> {
+        self.inner.append_audit(record).await
+    }
+    async fn audit_records(&self) -> madplan_core::Result<Vec<madplan_core::AuditRecord>> {
+        self.inner.audit_records().await
+    }
+    async fn put_approval(&self, approval: &madplan_core::Approval) -> madplan_core::Result<()> {
+        self.inner.put_approval(approval).await
+    }
+    async fn approval(&self, digest: &str) -> madplan_core::Result<Option<madplan_core::Approval>> {
+        self.inner.approval(digest).await
     }
 }
 
