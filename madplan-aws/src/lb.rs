@@ -4,8 +4,10 @@
 //! Each is an [`madplan_core::Input`] of a newtype, so a WAF association
 //! cannot be given a target group's ARN by mistake, nor an alarm an ARN
 //! where CloudWatch wants the `app/NAME/ID` dimension value. They convert
-//! from plain strings now; the load balancer kind converts its handle into
-//! them (`IntoInput<LoadBalancerArn> for &Ref<LoadBalancer>`).
+//! from plain strings, and from the web tier's handles:
+//! `&Ref<LoadBalancer>` into [`LoadBalancerArn`] and
+//! [`LoadBalancerDimension`], `&Ref<TargetGroup>` into
+//! [`TargetGroupDimension`].
 
 use crate::support::typed_string;
 
@@ -13,19 +15,19 @@ typed_string!(
     /// A load balancer's ARN
     /// (`arn:aws:elasticloadbalancing:REGION:ACCOUNT:loadbalancer/app/NAME/ID`),
     /// which a WAF web ACL is associated with.
-    LoadBalancerArn
+    LoadBalancerArn, crate::web::LoadBalancer, "arn"
 );
 
 typed_string!(
     /// The `LoadBalancer` dimension of the `AWS/ApplicationELB` metrics:
     /// the ARN's part after `loadbalancer/` (`app/NAME/ID`).
-    LoadBalancerDimension
+    LoadBalancerDimension, crate::web::LoadBalancer, "arn_suffix"
 );
 
 typed_string!(
     /// The `TargetGroup` dimension of the `AWS/ApplicationELB` metrics:
     /// the ARN's part from `targetgroup/` on (`targetgroup/NAME/ID`).
-    TargetGroupDimension
+    TargetGroupDimension, crate::web::TargetGroup, "arn_suffix"
 );
 
 impl LoadBalancerDimension {

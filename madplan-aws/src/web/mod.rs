@@ -65,6 +65,16 @@ pub(crate) fn register(kinds: &mut Kinds) {
     kinds.register::<Certificate>();
 }
 
+/// The load balancer's and target group's ARN and CloudWatch dimension
+/// values are the types of [`crate::lb`], which the WAF and the alarms take
+/// too: `&Ref<LoadBalancer>` converts into [`LoadBalancerArn`] and
+/// [`LoadBalancerArnSuffix`], `&Ref<TargetGroup>` into
+/// [`TargetGroupArnSuffix`].
+pub use crate::lb::{
+    LoadBalancerArn, LoadBalancerDimension as LoadBalancerArnSuffix,
+    TargetGroupDimension as TargetGroupArnSuffix,
+};
+
 id_type!(
     /// An AMI id (`ami-...`).
     AmiId, LatestAmi, "image_id"
@@ -81,20 +91,6 @@ id_type!(
 id_type!(
     /// A target group's ARN.
     TargetGroupArn, TargetGroup, "arn"
-);
-id_type!(
-    /// The end of a target group's ARN, `targetgroup/NAME/ID`: the value of
-    /// CloudWatch's `TargetGroup` dimension.
-    TargetGroupArnSuffix, TargetGroup, "arn_suffix"
-);
-id_type!(
-    /// A load balancer's ARN (what a WAF web ACL association takes).
-    LoadBalancerArn, LoadBalancer, "arn"
-);
-id_type!(
-    /// The end of a load balancer's ARN, `app/NAME/ID`: the value of
-    /// CloudWatch's `LoadBalancer` dimension.
-    LoadBalancerArnSuffix, LoadBalancer, "arn_suffix"
 );
 id_type!(
     /// A load balancer's DNS name (what a CNAME or proxied record points at).
