@@ -25,8 +25,8 @@ use madplan_datadog::fake::FakeDatadog;
 const ORG: &str = "5f00000000000000000000aa";
 /// Demo credentials: only these fakes accept them.
 const CF_TOKEN: &str = "demo-cloudflare-token-0000000000000000";
-const DD_API_KEY: &str = "demo0000000000000000000000000000";
-const DD_APP_KEY: &str = "demo000000000000000000000000000000000000";
+const DD_API_KEY: &str = "dead0000000000000000000000000000";
+const DD_APP_KEY: &str = "dead000000000000000000000000000000000000";
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {

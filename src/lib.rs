@@ -24,6 +24,13 @@
 //! the others.
 
 pub mod cli;
+#[cfg(all(
+    feature = "aws",
+    feature = "atlas",
+    feature = "cloudflare",
+    feature = "datadog"
+))]
+pub mod stack;
 
 pub use madplan_core as core;
 pub use madplan_core::{

@@ -206,8 +206,8 @@ pub struct RedisSpec {
     /// The AUTH token.
     pub auth_token: Secret,
     /// The zones of the primary and its replica.
-    #[builder(default = vec!["us-east-1a", "us-east-1b"])]
-    pub zones: Vec<&'static str>,
+    #[builder(default = vec!["us-east-1a".into(), "us-east-1b".into()])]
+    pub zones: Vec<String>,
     /// The node type.
     #[builder(default = NodeType::from("cache.t4g.small"))]
     pub node_type: NodeType,
@@ -265,7 +265,7 @@ pub fn redis(env: &mut Environment, spec: &RedisSpec) -> Redis {
             .description("MadPlan cache")
             .node_type(spec.node_type.clone())
             .engine_version(spec.engine_version)
-            .zones(spec.zones.iter().copied())
+            .zones(spec.zones.iter().map(String::as_str))
             .subnet_group(&subnet_group)
             .security_groups([(&security_group).into_input()])
             .auth_token(spec.auth_token.clone())

@@ -73,6 +73,18 @@ pub trait Policy: Send + Sync {
     fn check(&self, cx: &PolicyCx<'_>) -> Vec<Problem>;
 }
 
+impl<P: Policy + ?Sized> Policy for Box<P> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn description(&self) -> &'static str {
+        (**self).description()
+    }
+    fn check(&self, cx: &PolicyCx<'_>) -> Vec<Problem> {
+        (**self).check(cx)
+    }
+}
+
 /// A policy made of a function.
 pub struct PolicyFn<F> {
     name: &'static str,

@@ -30,24 +30,34 @@ impl fmt::Debug for Versioned {
     }
 }
 
-/// Everything the stack reads from outside, with its providers.
+/// Everything the stack reads from outside: its providers, and the values
+/// the resources need.
 pub struct Settings {
     /// The AWS provider (the standard chain: `AWS_REGION`, `AWS_PROFILE`,
     /// `AWS_ENDPOINT_URL`, ...).
     pub aws: Aws,
-    /// The AWS region the stack runs in.
-    pub region: String,
     /// The Atlas provider (`MONGODB_ATLAS_CLIENT_ID`/`_CLIENT_SECRET` or
     /// `MONGODB_ATLAS_PUBLIC_KEY`/`_PRIVATE_KEY`, `MONGODB_ATLAS_BASE_URL`).
     pub atlas: Atlas,
-    /// The Atlas organization (`MONGODB_ATLAS_ORG_ID`).
-    pub atlas_org: String,
     /// The Cloudflare provider (`CLOUDFLARE_API_TOKEN`, `CLOUDFLARE_BASE_URL`).
     pub cloudflare: Cloudflare,
-    /// The zone, by name (`CLOUDFLARE_ZONE`, e.g. `madplan.com`).
-    pub zone: String,
     /// The Datadog provider (`DD_API_KEY`, `DD_APP_KEY`, `DD_SITE`, `DD_HOST`).
     pub datadog: Datadog,
+    /// The values the resources need.
+    pub values: Values,
+}
+
+/// The values the stack's resources need from outside.
+pub struct Values {
+    /// The AWS region the stack runs in.
+    pub region: String,
+    /// The AWS account (`MADPLAN_AWS_ACCOUNT_ID`, 12 digits), which Datadog's
+    /// integration reads.
+    pub aws_account_id: String,
+    /// The Atlas organization (`MONGODB_ATLAS_ORG_ID`).
+    pub atlas_org: String,
+    /// The zone, by name (`CLOUDFLARE_ZONE`, e.g. `madplan.com`).
+    pub zone: String,
     /// The Datadog site (`DD_SITE`, default `datadoghq.com`), which Atlas's
     /// Datadog integration needs too.
     pub datadog_site: String,
@@ -69,7 +79,16 @@ pub struct Settings {
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Settings")
+            .field("values", &self.values)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Values {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Values")
             .field("region", &self.region)
+            .field("aws_account_id", &self.aws_account_id)
             .field("atlas_org", &self.atlas_org)
             .field("zone", &self.zone)
             .field("datadog_site", &self.datadog_site)
@@ -119,7 +138,10 @@ impl Reader<'_> {
             // The value itself is never repeated.
             self.problem(
                 variable,
-                format!("is too short ({} characters, at least {min_len})", value.len()),
+                format!(
+                    "is too short ({} characters, at least {min_len})",
+                    value.len()
+                ),
                 hint,
             );
         }
@@ -158,6 +180,19 @@ impl Settings {
             );
             String::new()
         });
+        let aws_account_id = r.required(
+            "MADPLAN_AWS_ACCOUNT_ID",
+            "the AWS account's 12-digit id (`aws sts get-caller-identity`)",
+        );
+        if !aws_account_id.is_empty()
+            && (aws_account_id.len() != 12 || !aws_account_id.chars().all(|c| c.is_ascii_digit()))
+        {
+            r.problem(
+                "MADPLAN_AWS_ACCOUNT_ID",
+                format!("{aws_account_id:?} is not a 12-digit AWS account id"),
+                "e.g. 123456789012",
+            );
+        }
         let atlas = Atlas::from_env().map_err(|e| {
             r.problem(
                 "MONGODB_ATLAS_CLIENT_ID",
@@ -217,21 +252,46 @@ impl Settings {
             16,
             "the Redis AUTH token (16 to 128 printable characters)",
         );
+        // How often waits poll (Atlas clusters, Cloudflare certificates);
+        // the providers' own defaults unless the operator says.
+        let poll = (get)("MADPLAN_POLL_INTERVAL").filter(|v| !v.trim().is_empty());
+        let poll = match poll.map(|v| humantime::parse_duration(v.trim())) {
+            None => None,
+            Some(Ok(d)) => Some(d),
+            Some(Err(e)) => {
+                r.problem(
+                    "MADPLAN_POLL_INTERVAL",
+                    format!("is not a duration: {e}"),
+                    "e.g. 10s, or leave it unset",
+                );
+                None
+            }
+        };
+        let (atlas, cloudflare) = match poll {
+            Some(d) => (
+                atlas.map(|a| a.with_poll_interval(d)),
+                cloudflare.map(|c| c.poll_every(d)),
+            ),
+            None => (atlas, cloudflare),
+        };
         match (atlas, cloudflare, datadog) {
             (Ok(atlas), Ok(cloudflare), Ok(datadog)) if r.problems.is_empty() => Ok(Settings {
                 aws,
-                region,
                 atlas,
-                atlas_org,
                 cloudflare,
-                zone,
                 datadog,
-                datadog_site,
-                datadog_api_key,
-                alert_email,
-                pagerduty_key,
-                db_password,
-                redis_token,
+                values: Values {
+                    region,
+                    aws_account_id,
+                    atlas_org,
+                    zone,
+                    datadog_site,
+                    datadog_api_key,
+                    alert_email,
+                    pagerduty_key,
+                    db_password,
+                    redis_token,
+                },
             }),
             _ => Err(Error::Invalid(Problems(r.problems))),
         }

@@ -48,7 +48,7 @@ pub struct ReplicationGroup {
     #[builder(default = 2)]
     pub nodes: u8,
     /// The zones the nodes are spread over.
-    #[builder(setter(transform = |z: impl IntoIterator<Item = &'static str>| z.into_iter().map(str::to_string).collect()))]
+    #[builder(setter(transform = |z: impl IntoIterator<Item = impl Into<String>>| z.into_iter().map(Into::into).collect()))]
     pub zones: BTreeSet<String>,
     /// Whether a replica takes over when the primary fails.
     #[builder(default = true)]
