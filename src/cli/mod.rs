@@ -324,16 +324,22 @@ where
                     source: None,
                 });
             }
-            return commands::execute_with_store(env, cli, store, operator, console, interrupt)
-                .await;
+            // Boxed: a command's future is large (the engine's walk and a
+            // store), too large for a test thread's stack in debug builds.
+            return Box::pin(commands::execute_with_store(
+                env, cli, store, operator, console, interrupt,
+            ))
+            .await;
         }
         match cli.backend.clone() {
             Some(url) if url.starts_with("s3://") => {
                 #[cfg(feature = "aws")]
                 {
                     let store = madplan_aws::S3StateStore::from_url(&url, env.name()).await?;
-                    commands::execute_with_store(env, cli, store, operator, console, interrupt)
-                        .await
+                    Box::pin(commands::execute_with_store(
+                        env, cli, store, operator, console, interrupt,
+                    ))
+                    .await
                 }
                 #[cfg(not(feature = "aws"))]
                 {
@@ -354,14 +360,14 @@ where
                     .unwrap_or_else(|| {
                         PathBuf::from(format!(".madplan/{}.state.json", env.name()))
                     });
-                commands::execute_with_store(
+                Box::pin(commands::execute_with_store(
                     env,
                     cli,
                     LocalStateStore::new(path),
                     operator,
                     console,
                     interrupt,
-                )
+                ))
                 .await
             }
         }
