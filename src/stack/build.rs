@@ -55,8 +55,9 @@ pub struct Stack {
     pub api_record: Ref<DnsRecord>,
     /// Monitoring.
     pub monitoring: Monitoring,
-    /// The role Datadog assumes to read the account.
-    pub datadog_role: Ref<Role>,
+    /// The role Datadog assumes to read the account (in the environment
+    /// that owns what the accounts share).
+    pub datadog_role: Option<Ref<Role>>,
 }
 
 /// The subnets of `cidr` (a /16): public `x.y.i.0/24`, private
@@ -248,53 +249,80 @@ pub fn madplan(env: &mut Environment, config: &StackConfig, settings: &Values) -
         };
         env.add(&format!("frontend-{i}"), record);
     }
-    env.add(
-        "caa-letsencrypt",
-        DnsRecord::caa_issue(&zone, config.domain.as_str(), "letsencrypt.org"),
-    );
-    env.add(
-        "caa-amazon",
-        DnsRecord::caa_issue(&zone, config.domain.as_str(), "amazon.com"),
-    );
-    env.add("tls", ZoneSettings::production(&zone));
-    env.add("waf", ManagedWaf::for_plan(&zone));
-    env.add(
-        "limits",
-        RateLimits::new(&zone).rule(RateLimitRule::per_ip(
-            "api",
-            &format!("http.host eq \"{}\"", config.api_host),
-            2000,
-            Period::FiveMinutes,
-        )),
-    );
-    env.add(
-        "cache",
-        CacheRules::new(&zone).rule(CacheRule::static_assets(
-            "assets",
-            &["js", "css", "png", "jpg", "svg", "woff2"],
-            86400,
-        )),
-    );
-    env.add("bots", BotProtection::for_plan(&zone));
-    env.add("edge", EdgeCertificate::lets_encrypt(&zone, &config.domain));
+    if config.owns_shared {
+        env.add(
+            "caa-letsencrypt",
+            DnsRecord::caa_issue(&zone, config.domain.as_str(), "letsencrypt.org"),
+        );
+        env.add(
+            "caa-amazon",
+            DnsRecord::caa_issue(&zone, config.domain.as_str(), "amazon.com"),
+        );
+        env.add("tls", ZoneSettings::production(&zone));
+        env.add("waf", ManagedWaf::for_plan(&zone));
+        env.add(
+            "limits",
+            RateLimits::new(&zone).rule(RateLimitRule::per_ip(
+                "api",
+                &format!("http.host eq \"{}\"", config.api_host),
+                2000,
+                Period::FiveMinutes,
+            )),
+        );
+        env.add(
+            "cache",
+            CacheRules::new(&zone).rule(CacheRule::static_assets(
+                "assets",
+                &["js", "css", "png", "jpg", "svg", "woff2"],
+                86400,
+            )),
+        );
+        env.add("bots", BotProtection::for_plan(&zone));
+        env.add("edge", EdgeCertificate::lets_encrypt(&zone, &config.domain));
+    }
 
     // Datadog: monitors, SLOs, checks, the dashboard, and the AWS
     // integration, whose external id the integration role trusts.
     let role_name = format!("{project_name}-datadog");
     let mut monitoring_settings = MonitoringSettings::new(name, &config.api_host, pagerduty_key);
-    monitoring_settings.aws = Some((
-        Input::Value(settings.aws_account_id.clone()),
-        role_name.clone(),
-    ));
+    monitoring_settings.slack_channel = config.slack_channel.clone();
+    if config.owns_shared {
+        monitoring_settings.aws = Some((
+            Input::Value(settings.aws_account_id.clone()),
+            role_name.clone(),
+        ));
+    }
     let monitoring = add_monitoring(env, &monitoring_settings);
-    let integration = monitoring
+    let datadog_role = monitoring
         .aws
         .clone()
-        .expect("the settings name an AWS account");
-    let datadog_role = env.add(
+        .map(|integration| datadog_integration_role(env, &role_name, name, &integration));
+    Stack {
+        network,
+        web,
+        edge,
+        redis,
+        project,
+        cluster,
+        zone,
+        api_record,
+        monitoring,
+        datadog_role,
+    }
+}
+
+/// The role Datadog assumes to read the account: trusted by Datadog's
+/// account when it presents the integration's external id.
+fn datadog_integration_role(
+    env: &mut Environment,
+    role_name: &str,
+    name: &str,
+    integration: &Ref<crate::datadog::resources::AwsIntegration>,
+) -> Ref<Role> {
+    env.add(
         "datadog",
         Role::builder()
-            .name(role_name)
+            .name(role_name.to_string())
             .trust(PolicyDocument::new([Statement::allow(["sts:AssumeRole"])
                 .principal("AWS", format!("arn:aws:iam::{DATADOG_AWS_ACCOUNT}:root"))
                 .when(
@@ -320,19 +348,7 @@ pub fn madplan(env: &mut Environment, config: &StackConfig, settings: &Values) -
             )]))
             .tags(default_tags(name))
             .build(),
-    );
-    Stack {
-        network,
-        web,
-        edge,
-        redis,
-        project,
-        cluster,
-        zone,
-        api_record,
-        monitoring,
-        datadog_role,
-    }
+    )
 }
 
 /// The tags every taggable resource of the stack carries besides madplan's

@@ -58,6 +58,13 @@ pub struct StackConfig {
     pub log_retention: Retention,
     /// The Redis node type.
     pub redis_node_type: NodeType,
+    /// Whether this environment owns what is shared by every environment in
+    /// the accounts: the zone's settings, WAF, bot protection, edge
+    /// certificate and CAA records at Cloudflare, and Datadog's integration
+    /// of the AWS account. Production does; staging beside it does not.
+    pub owns_shared: bool,
+    /// The Slack channel alerts go to.
+    pub slack_channel: String,
 }
 
 impl StackConfig {
@@ -89,6 +96,8 @@ impl StackConfig {
             protection: true,
             log_retention: Retention::Days30,
             redis_node_type: NodeType::from("cache.t4g.medium"),
+            owns_shared: true,
+            slack_channel: "#madplan-alerts".into(),
         }
     }
 
@@ -116,6 +125,8 @@ impl StackConfig {
             protection: false,
             log_retention: Retention::Days7,
             redis_node_type: NodeType::from("cache.t4g.small"),
+            owns_shared: false,
+            slack_channel: "#madplan-staging-alerts".into(),
         }
     }
 }

