@@ -173,6 +173,94 @@ async fn apply(e: &Engine<LocalStateStore>) -> madplan::core::ApplyReport {
     e.apply(&plan).await.unwrap()
 }
 
+/// The stack's default tags (`Environment`, `Project`, `ManagedBy`) are on
+/// what it made in every provider that tags, the instances the auto-scaling
+/// group launched included: the guide's runbook finds them with
+/// `aws ec2 describe-instances --filters Name=tag:Environment,Values=NAME`.
+async fn default_tags_are_everywhere(f: &Fakes, env_name: &str, state: &madplan::core::State) {
+    let ec2 = common::ec2().await;
+    let by_env = |name: &str| {
+        Filter::builder()
+            .name(format!("tag:{name}"))
+            .values(env_name)
+            .build()
+    };
+    let reservations = ec2
+        .describe_instances()
+        .filters(by_env("Environment"))
+        .send()
+        .await
+        .unwrap();
+    let instances: Vec<_> = reservations
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .collect();
+    assert!(
+        instances.len() >= 3,
+        "the runbook's filter finds the auto-scaling group's instances: {instances:?}"
+    );
+    for (kind, found) in [
+        (
+            "vpc",
+            ec2.describe_vpcs()
+                .filters(by_env("Environment"))
+                .send()
+                .await
+                .unwrap()
+                .vpcs()
+                .len(),
+        ),
+        (
+            "subnet",
+            ec2.describe_subnets()
+                .filters(by_env("Environment"))
+                .send()
+                .await
+                .unwrap()
+                .subnets()
+                .len(),
+        ),
+        (
+            "security group",
+            ec2.describe_security_groups()
+                .filters(by_env("Environment"))
+                .send()
+                .await
+                .unwrap()
+                .security_groups()
+                .len(),
+        ),
+    ] {
+        assert!(found > 0, "no {kind} carries Environment={env_name}");
+    }
+    let project = state.resources[&"atlas.project.main".parse().unwrap()].outputs["project_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tags = f.atlas_client().project(&project).await.unwrap().tags;
+    assert!(
+        tags.iter()
+            .any(|t| t.key == "Environment" && t.value == env_name),
+        "{tags:?}"
+    );
+    let cpu = state.resources[&"datadog.monitor.cpu".parse().unwrap()].outputs["id"]
+        .as_i64()
+        .unwrap();
+    let monitor = f.datadog_client().monitor(cpu).await.unwrap();
+    for tag in [
+        format!("environment:{env_name}"),
+        "project:madplan".to_string(),
+        "managedby:madplan".to_string(),
+    ] {
+        assert!(
+            monitor.tags.contains(&tag),
+            "{tag} missing: {:?}",
+            monitor.tags
+        );
+    }
+}
+
 async fn vpcs(env_name: &str) -> usize {
     common::ec2()
         .await
@@ -213,8 +301,10 @@ async fn the_production_stack_applies_drifts_are_repaired_and_destroy_leaves_not
         "{uri}"
     );
 
-    // One drift per provider, behind madplan's back.
     let state = e.load_state().await.unwrap().unwrap();
+    default_tags_are_everywhere(&f, &prod.name, &state).await;
+
+    // One drift per provider, behind madplan's back.
     let out = |a: &str, k: &str| {
         state.resources[&a.parse().unwrap()].outputs[k]
             .as_str()

@@ -82,6 +82,8 @@ pub struct Environment {
     /// What the environment demands of its resources, one value per type.
     requirements: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
     approval: Option<crate::audit::ApprovalPolicy>,
+    /// Tags every taggable resource added from now on carries.
+    default_tags: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for Environment {
@@ -120,6 +122,7 @@ impl Environment {
             waivers: Vec::new(),
             requirements: HashMap::new(),
             approval: None,
+            default_tags: BTreeMap::new(),
         }
     }
 
@@ -189,6 +192,39 @@ impl Environment {
         self.providers.get::<P>()
     }
 
+    /// Tags every taggable resource added after this call carries, in every
+    /// provider, beside its own (like the AWS provider's `default_tags`):
+    /// `Environment`, `Project`, `ManagedBy`... A resource's own tag of the
+    /// same key wins; each kind decides how a tag is written (AWS and Atlas
+    /// keep `Key = value`, Datadog writes `key:value`), see
+    /// [`Resource::take_default_tags`]. Calling it again adds to (or
+    /// overrides) the tags set before. Keys under `madplan:` are madplan's
+    /// own and refused.
+    pub fn default_tags<K: Into<String>, V: Into<String>>(
+        &mut self,
+        tags: impl IntoIterator<Item = (K, V)>,
+    ) -> &mut Self {
+        for (k, v) in tags {
+            let (k, v) = (k.into(), v.into());
+            if k.starts_with("madplan:") || k.trim().is_empty() {
+                self.early_problems.push(Problem {
+                    address: None,
+                    field: Some(format!("default_tags.{k}")),
+                    message: "this key is empty or under `madplan:`, which madplan keeps for its own tags".into(),
+                    hint: Some("choose another key".into()),
+                });
+                continue;
+            }
+            self.default_tags.insert(k, v);
+        }
+        self
+    }
+
+    /// The default tags set so far (see [`Environment::default_tags`]).
+    pub fn default_tag_values(&self) -> &BTreeMap<String, String> {
+        &self.default_tags
+    }
+
     /// Adds a resource named `name` and returns its typed handle.
     pub fn add<R: Resource>(&mut self, name: &str, spec: R) -> Ref<R> {
         self.add_node::<R>(name, None, spec)
@@ -236,7 +272,15 @@ impl Environment {
         Some(on.instance.clone())
     }
 
-    fn add_node<R: Resource>(&mut self, name: &str, instance: Option<String>, spec: R) -> Ref<R> {
+    fn add_node<R: Resource>(
+        &mut self,
+        name: &str,
+        instance: Option<String>,
+        mut spec: R,
+    ) -> Ref<R> {
+        if !self.default_tags.is_empty() {
+            spec.take_default_tags(&self.default_tags);
+        }
         self.kinds.register::<R>();
         let taken = self.index.contains_key(&Address::new(R::KIND, name));
         let r = self.reserve_node::<R>(R::KIND, name, instance);

@@ -16,6 +16,7 @@ pub mod events;
 pub mod graph;
 pub mod input;
 pub mod net;
+pub mod offline;
 pub mod paths;
 pub mod plan;
 pub mod policy;
@@ -45,6 +46,7 @@ pub use registry::{Kinds, Providers};
 pub use resource::{
     Claim, DataSource, Found, Observed, OpCx, Provider, Readiness, RefreshCx, Replacement,
     Resource, TAG_ADDRESS, TAG_ENVIRONMENT, TAG_LINEAGE, Tracked, TrackedId,
+    merge_default_tag_strings, merge_default_tags,
 };
 pub use retry::RetryPolicy;
 pub use secret::Secret;

@@ -548,6 +548,14 @@ pub trait Resource: Clone + Debug + Serialize + DeserializeOwned + Send + Sync +
         let _ = (cx, problems);
     }
 
+    /// Takes the environment's default tags ([`crate::Environment::default_tags`])
+    /// into this spec when it is added: a taggable kind adds each tag its own
+    /// tags do not already set (see [`merge_default_tags`]), in the form its
+    /// API takes. Kinds without tags keep the default, which ignores them.
+    fn take_default_tags(&mut self, defaults: &BTreeMap<String, String>) {
+        let _ = defaults;
+    }
+
     /// Checks rules that span all resources of this kind (e.g. overlapping
     /// subnets). `all` holds every resource of the kind in the environment.
     fn validate_kind(all: &[(Address, Self)], cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
@@ -604,4 +612,31 @@ pub trait Resource: Clone + Debug + Serialize + DeserializeOwned + Send + Sync +
         provider: &Self::Provider,
         cx: &OpCx,
     ) -> impl Future<Output = Result<(), ProviderError>> + Send;
+}
+
+/// Adds to `own` every default tag whose key it does not set: what a kind
+/// whose tags are a key-value map does in [`Resource::take_default_tags`].
+pub fn merge_default_tags(own: &mut BTreeMap<String, String>, defaults: &BTreeMap<String, String>) {
+    for (k, v) in defaults {
+        own.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+}
+
+/// Adds to `own` each default tag as `key:value` (key in lower case, the
+/// form Datadog stores) unless a tag with that key is already there: what a
+/// kind whose tags are `key:value` strings does in
+/// [`Resource::take_default_tags`].
+pub fn merge_default_tag_strings(
+    own: &mut std::collections::BTreeSet<String>,
+    defaults: &BTreeMap<String, String>,
+) {
+    for (k, v) in defaults {
+        let key = k.to_lowercase();
+        let taken = own
+            .iter()
+            .any(|t| t.split_once(':').map_or(t.as_str(), |(k, _)| k) == key);
+        if !taken {
+            own.insert(format!("{key}:{v}"));
+        }
+    }
 }

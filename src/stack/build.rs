@@ -84,6 +84,9 @@ pub fn madplan(env: &mut Environment, config: &StackConfig, settings: &Values) -
     let name = config.name.as_str();
     let project_name = format!("madplan-{name}");
     env.require(Baseline::production());
+    // On every taggable resource of every provider (and on the instances
+    // the auto-scaling group launches, through the launch template).
+    env.default_tags(default_tags(name));
 
     // Secrets: references in specs, values only in memory.
     let db_password = env.secret(
@@ -120,7 +123,8 @@ pub fn madplan(env: &mut Environment, config: &StackConfig, settings: &Values) -
     web_spec.capacity = config.capacity;
     web_spec.instance_type = config.instance_type.as_str().into();
     web_spec.deletion_protection = config.protection;
-    web_spec.instance_tags = default_tags(name);
+    // The environment's default tags take the blueprint's place.
+    web_spec.instance_tags.clear();
     let web = web_tier(env, &network, &web_spec);
     let edge = observability(
         env,
@@ -179,6 +183,10 @@ pub fn madplan(env: &mut Environment, config: &StackConfig, settings: &Values) -
         env.protect(&cluster);
     }
     let mut schedule = BackupSchedule::for_cluster(&cluster);
+    schedule.daily = Some(Retention::days(config.retention_days));
+    if let Some(hourly) = &mut schedule.hourly {
+        hourly.keep = Retention::days(config.retention_days);
+    }
     if let Some(region) = &config.backup_copy_region {
         schedule = schedule.copy_to(
             CrossRegionCopy::to(CloudProvider::Aws, region)
@@ -296,7 +304,7 @@ pub fn madplan(env: &mut Environment, config: &StackConfig, settings: &Values) -
     let datadog_role = monitoring
         .aws
         .clone()
-        .map(|integration| datadog_integration_role(env, &role_name, name, &integration));
+        .map(|integration| datadog_integration_role(env, &role_name, &integration));
     Stack {
         network,
         web,
@@ -316,7 +324,6 @@ pub fn madplan(env: &mut Environment, config: &StackConfig, settings: &Values) -
 fn datadog_integration_role(
     env: &mut Environment,
     role_name: &str,
-    name: &str,
     integration: &Ref<crate::datadog::resources::AwsIntegration>,
 ) -> Ref<Role> {
     env.add(
@@ -346,15 +353,14 @@ fn datadog_integration_role(
                 ])
                 .on(["*"])]),
             )]))
-            .tags(default_tags(name))
             .build(),
     )
 }
 
-/// The tags every taggable resource of the stack carries besides madplan's
-/// own: what the guide's runbook filters on
+/// The default tags of the stack ([`Environment::default_tags`]), beside
+/// madplan's own: what the guide's runbook filters on
 /// (`describe-instances --filters Name=tag:Environment,Values=production`).
-pub(crate) fn default_tags(environment: &str) -> BTreeMap<String, String> {
+pub fn default_tags(environment: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("Environment".to_string(), environment.to_string()),
         ("Project".to_string(), "madplan".to_string()),

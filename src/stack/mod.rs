@@ -25,7 +25,8 @@
 //!
 //! ```no_run
 //! # async fn run() -> miette::Result<()> {
-//! let settings = madplan::stack::Settings::from_env().await?;
+//! use miette::IntoDiagnostic;
+//! let settings = madplan::stack::Settings::from_env().await.into_diagnostic()?;
 //! let env = madplan::stack::production(settings);
 //! madplan::cli::run(env).await
 //! # }
@@ -38,7 +39,7 @@ mod config;
 mod policies;
 mod settings;
 
-pub use build::{Stack, madplan};
+pub use build::{Stack, default_tags, madplan};
 pub use config::{DatabaseSize, StackConfig};
 pub use policies::{add_policies, policies};
 pub use settings::{Settings, Values, Versioned};

@@ -14,6 +14,7 @@
 use madplan_core::{Address, Environment, Policy, PolicyCx, PolicyFn, Problem, problem};
 
 use super::config::StackConfig;
+use crate::atlas::client::backup::Frequency;
 use crate::atlas::client::clusters::TlsProtocol;
 use crate::atlas::resources::{BackupSchedule, Cluster};
 use crate::aws::cache::ReplicationGroup;
@@ -30,10 +31,14 @@ fn at(address: &Address, field: &str, message: impl Into<String>, hint: &str) ->
     p
 }
 
+/// How long the guide keeps snapshots and logs in production.
+pub const GUIDE_RETENTION_DAYS: u32 = 30;
+
 /// The guide's policies for an environment `config` describes.
 pub fn policies(config: &StackConfig) -> Vec<Box<dyn Policy>> {
     let production = config.protection;
-    let min_days = config.retention_days;
+    // The guide's floor, whatever the configuration says.
+    let min_days = GUIDE_RETENTION_DAYS;
     vec![
         Box::new(PolicyFn::new(
             "rpo",
@@ -101,6 +106,39 @@ fn rpo(cx: &PolicyCx<'_>, production: bool, min_days: u32) -> Vec<Problem> {
         }
     }
     if production {
+        for (a, s) in &schedules {
+            // The guide's 30-day backups: daily snapshots kept 30 days.
+            let daily = s.daily.as_ref().map_or(0, |r| r.min_days());
+            if daily < min_days {
+                out.push(at(
+                    a,
+                    "daily",
+                    format!("daily snapshots are kept {daily} days, less than {min_days}"),
+                    "keep daily snapshots 30 days or more (Retention::days(30))",
+                ));
+            }
+            for c in &s.copies {
+                let longest = c
+                    .keep
+                    .iter()
+                    .filter(|k| k.frequency == Frequency::Daily)
+                    .map(|k| k.keep.min_days())
+                    .max()
+                    .unwrap_or(0);
+                if longest < min_days {
+                    out.push(at(
+                        a,
+                        "copies",
+                        format!(
+                            "the copy to {} keeps daily snapshots {longest} days, less than \
+                             {min_days}",
+                            c.region
+                        ),
+                        "keep the copies of daily snapshots 30 days or more",
+                    ));
+                }
+            }
+        }
         for (a, g) in cx.all::<LogGroup>() {
             if g.retention.days().is_some_and(|d| d < min_days) {
                 out.push(at(

@@ -517,6 +517,10 @@ impl Resource for Cluster {
     type Provider = Atlas;
     type Outputs = ClusterOutputs;
 
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tags(&mut self.tags, defaults);
+    }
+
     fn validate(&self, cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         let mut p = |field: &str, message: String, hint: Option<&str>| {
             problems.push(problem(field, message, hint));

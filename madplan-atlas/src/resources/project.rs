@@ -202,6 +202,10 @@ impl Resource for Project {
     type Provider = Atlas;
     type Outputs = ProjectOutputs;
 
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tags(&mut self.tags, defaults);
+    }
+
     fn validate(&self, cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         check_name(&self.name, problems);
         check_org(&self.org_id, problems);

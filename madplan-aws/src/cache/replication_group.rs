@@ -392,6 +392,10 @@ impl Resource for ReplicationGroup {
     type Provider = Aws;
     type Outputs = ReplicationGroupOutputs;
 
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tags(&mut self.tags, defaults);
+    }
+
     fn validate(&self, cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         super::subnet_group::check_name("id", &self.id, 40, problems);
         if let Some(why) = self.node_type.problem() {

@@ -80,6 +80,10 @@ impl Resource for CacheSubnetGroup {
     type Provider = Aws;
     type Outputs = CacheSubnetGroupOutputs;
 
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tags(&mut self.tags, defaults);
+    }
+
     fn validate(&self, cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         check_name("name", &self.name, 255, problems);
         if self.subnets.is_empty() {

@@ -86,6 +86,10 @@ impl Resource for InstanceProfile {
     type Provider = Aws;
     type Outputs = InstanceProfileOutputs;
 
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tags(&mut self.tags, defaults);
+    }
+
     fn validate(&self, _cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         if let Some(why) = name_problem(&self.name, 128) {
             problems.push(problem("name", why, None));

@@ -309,6 +309,10 @@ impl Resource for NetworkAcl {
     type Provider = Aws;
     type Outputs = NetworkAclOutputs;
 
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tags(&mut self.tags, defaults);
+    }
+
     fn validate(&self, _cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         let mut seen = BTreeSet::new();
         for e in &self.entries {

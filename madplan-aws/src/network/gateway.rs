@@ -60,6 +60,10 @@ impl Resource for InternetGateway {
     type Provider = Aws;
     type Outputs = InternetGatewayOutputs;
 
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tags(&mut self.tags, defaults);
+    }
+
     async fn refresh(aws: &Aws, cx: &RefreshCx<Self>) -> Result<Vec<Found<Self>>, ProviderError> {
         let items = find_all(
             cx,

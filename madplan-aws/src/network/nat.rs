@@ -46,6 +46,10 @@ impl Resource for ElasticIp {
     type Provider = Aws;
     type Outputs = ElasticIpOutputs;
 
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tags(&mut self.tags, defaults);
+    }
+
     async fn refresh(aws: &Aws, cx: &RefreshCx<Self>) -> Result<Vec<Found<Self>>, ProviderError> {
         // DescribeAddresses is not paginated: one answer holds them all.
         let items = find_all(
@@ -238,6 +242,10 @@ impl Resource for NatGateway {
     const WAIT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
     type Provider = Aws;
     type Outputs = NatGatewayOutputs;
+
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tags(&mut self.tags, defaults);
+    }
 
     fn validate(&self, cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         if let Some((address, subnet)) = cx.referenced::<Subnet, _>(&self.subnet)

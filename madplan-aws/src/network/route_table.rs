@@ -324,6 +324,10 @@ impl Resource for RouteTable {
     type Provider = Aws;
     type Outputs = RouteTableOutputs;
 
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tags(&mut self.tags, defaults);
+    }
+
     fn validate(&self, cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         let mut destinations = BTreeSet::new();
         for r in &self.routes {

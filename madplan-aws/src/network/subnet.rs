@@ -61,6 +61,10 @@ impl Resource for Subnet {
     type Provider = Aws;
     type Outputs = SubnetOutputs;
 
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tags(&mut self.tags, defaults);
+    }
+
     fn validate(&self, cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         let net = check_block("cidr", &self.cidr, problems);
         if self.zone.trim().is_empty() {

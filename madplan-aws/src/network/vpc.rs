@@ -102,6 +102,10 @@ impl Resource for Vpc {
     type Provider = Aws;
     type Outputs = VpcOutputs;
 
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tags(&mut self.tags, defaults);
+    }
+
     fn validate(&self, _cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         check_block("cidr", &self.cidr, problems);
         if self.dns_hostnames && !self.dns_support {

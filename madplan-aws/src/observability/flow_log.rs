@@ -114,6 +114,10 @@ impl Resource for FlowLog {
     type Provider = Aws;
     type Outputs = FlowLogOutputs;
 
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tags(&mut self.tags, defaults);
+    }
+
     fn validate(&self, cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         if let Some((address, role)) = cx.referenced::<Role, _>(&self.role)
             && !role.trust.trusted_services().contains(FLOW_LOGS_SERVICE)

@@ -224,6 +224,10 @@ impl Resource for LogGroup {
     type Provider = Aws;
     type Outputs = LogGroupOutputs;
 
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tags(&mut self.tags, defaults);
+    }
+
     fn validate(&self, _cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         check_name("name", &self.name, problems);
     }

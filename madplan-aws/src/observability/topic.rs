@@ -59,6 +59,10 @@ impl Resource for Topic {
     type Provider = Aws;
     type Outputs = TopicOutputs;
 
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tags(&mut self.tags, defaults);
+    }
+
     fn validate(&self, _cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         let ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
         if self.name.is_empty() || self.name.len() > 256 || !self.name.chars().all(ok) {

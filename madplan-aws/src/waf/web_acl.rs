@@ -730,6 +730,10 @@ impl Resource for WebAcl {
     type Provider = Aws;
     type Outputs = WebAclOutputs;
 
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tags(&mut self.tags, defaults);
+    }
+
     fn validate(&self, _cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         check_name("name", &self.name, problems);
         self.visibility.check("visibility", problems);

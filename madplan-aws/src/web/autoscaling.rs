@@ -268,6 +268,10 @@ impl Resource for AutoScalingGroup {
     type Provider = Aws;
     type Outputs = AutoScalingGroupOutputs;
 
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tags(&mut self.tags, defaults);
+    }
+
     fn validate(&self, cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         if self.name.is_empty() || self.name.len() > 255 {
             problems.push(problem(

@@ -269,6 +269,10 @@ impl Resource for Certificate {
     type Provider = Aws;
     type Outputs = CertificateOutputs;
 
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tags(&mut self.tags, defaults);
+    }
+
     fn validate(&self, _cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         if let Some(why) = domain_problem(&self.domain) {
             problems.push(problem("domain", why, None));

@@ -417,6 +417,11 @@ impl Resource for LaunchTemplate {
     type Provider = Aws;
     type Outputs = LaunchTemplateOutputs;
 
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tags(&mut self.instance_tags, defaults);
+        madplan_core::merge_default_tags(&mut self.tags, defaults);
+    }
+
     fn validate(&self, cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         if self.name.len() < 3 || self.name.len() > 128 {
             problems.push(problem(

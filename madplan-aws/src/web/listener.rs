@@ -392,6 +392,10 @@ impl Resource for Listener {
     type Provider = Aws;
     type Outputs = ListenerOutputs;
 
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tags(&mut self.tags, defaults);
+    }
+
     fn validate(&self, cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         if !(1..=65535).contains(&self.port) {
             problems.push(problem(

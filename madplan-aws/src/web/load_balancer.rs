@@ -227,6 +227,10 @@ impl Resource for LoadBalancer {
     type Provider = Aws;
     type Outputs = LoadBalancerOutputs;
 
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tags(&mut self.tags, defaults);
+    }
+
     fn validate(&self, cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         if let Some(why) = elb_name_problem(&self.name) {
             problems.push(problem("name", why, None));

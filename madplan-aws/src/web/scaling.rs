@@ -704,8 +704,15 @@ fn from_api(
 impl Resource for ScalingRule {
     const KIND: &'static str = "aws.scaling_rule";
     const FORCES_REPLACEMENT: &'static [&'static str] = &["name", "group"];
+    // The alarm list does not return tags (a call per alarm would): they
+    // are compared with what was last applied.
+    const WRITE_ONLY: &'static [&'static str] = &["tags"];
     type Provider = Aws;
     type Outputs = ScalingRuleOutputs;
+
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tags(&mut self.tags, defaults);
+    }
 
     fn validate(&self, _cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         if self.name.is_empty()
@@ -825,12 +832,49 @@ impl Resource for ScalingRule {
 
     async fn update(
         &self,
-        _prior: &Observed<Self>,
-        _changed: &[String],
+        prior: &Observed<Self>,
+        changed: &[String],
         aws: &Aws,
         cx: &OpCx,
     ) -> Result<ScalingRuleOutputs, ProviderError> {
-        put(self, aws, cx, false).await
+        // PutMetricAlarm ignores tags on an existing alarm.
+        let outputs = if changed.iter().any(|c| c != "tags") {
+            put(self, aws, cx, false).await?
+        } else {
+            prior.outputs.clone()
+        };
+        if changed.iter().any(|c| c == "tags") {
+            let (gone, set) = crate::support::tag_changes(&prior.spec.tags, &self.tags);
+            let arn = outputs.alarm_arn.as_str();
+            if !gone.is_empty() {
+                aws.cloudwatch()
+                    .untag_resource()
+                    .resource_arn(arn)
+                    .set_tag_keys(Some(gone))
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+            }
+            if !set.is_empty() {
+                aws.cloudwatch()
+                    .tag_resource()
+                    .resource_arn(arn)
+                    .set_tags(Some(
+                        set.into_iter()
+                            .map(|(k, v)| {
+                                aws_sdk_cloudwatch::types::Tag::builder()
+                                    .key(k)
+                                    .value(v)
+                                    .build()
+                            })
+                            .collect(),
+                    ))
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+            }
+        }
+        Ok(outputs)
     }
 
     async fn delete(

@@ -30,7 +30,10 @@ pub(crate) fn field_changes(
 ) -> Compared {
     let mut before = live.clone();
     if let Some(applied) = last_applied {
+        // What the live spec holds there is a placeholder (an empty map,
+        // null): the API does not return the field.
         for p in &rules.write_only {
+            p.remove(&mut before);
             p.fill(applied, &mut before);
         }
     }
@@ -169,6 +172,16 @@ mod tests {
             Some(&applied),
         );
         assert_eq!(c.fields[0].before, Some(json!("v1")));
+        // A placeholder the kind reads back (an empty map for tags it
+        // cannot list) is not the live value either.
+        let tags = rules(&[], &[], &["tags"], &[]);
+        let applied = json!({"name": "x", "tags": {"Environment": "production"}});
+        let placeholder = json!({"name": "x", "tags": {}});
+        assert!(
+            field_changes(&tags, &placeholder, &applied, Some(&applied))
+                .fields
+                .is_empty()
+        );
         // Without a rule, the missing value is drift.
         let none = rules(&[], &[], &[], &[]);
         assert_eq!(

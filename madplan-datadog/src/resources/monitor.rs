@@ -805,6 +805,10 @@ impl Resource for Monitor {
     type Provider = Datadog;
     type Outputs = MonitorOutputs;
 
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tag_strings(&mut self.tags, defaults);
+    }
+
     fn validate(&self, cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         if self.name.trim().is_empty() {
             problems.push(problem("name", "a monitor needs a name", None));

@@ -303,6 +303,10 @@ impl Resource for Slo {
     type Provider = Datadog;
     type Outputs = SloOutputs;
 
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tag_strings(&mut self.tags, defaults);
+    }
+
     fn validate(&self, _cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         if self.name.trim().is_empty() {
             problems.push(problem("name", "an SLO needs a name", None));

@@ -186,6 +186,10 @@ impl Resource for SyntheticTest {
     type Provider = Datadog;
     type Outputs = SyntheticOutputs;
 
+    fn take_default_tags(&mut self, defaults: &std::collections::BTreeMap<String, String>) {
+        madplan_core::merge_default_tag_strings(&mut self.tags, defaults);
+    }
+
     fn validate(&self, cx: &ValidateCx<'_>, problems: &mut Vec<Problem>) {
         if self.name.trim().is_empty() {
             problems.push(problem("name", "a test needs a name", None));

@@ -1,0 +1,286 @@
+//! Unit tests of an environment with mocked providers: what a team writes to
+//! check its own ops binary offline, in a plain `cargo test` (no emulator, no
+//! account). `Environment::plan_offline` validates (policies included) and
+//! plans against a `MockWorld` (nothing, a state, or resources given with
+//! their typed spec and outputs) without calling any provider: here every
+//! provider points at a loopback listener that counts connections, and the
+//! count stays zero.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use aws_config::BehaviorVersion;
+use aws_sdk_ec2::config::{Credentials, Region};
+use madplan::aws::Aws;
+use madplan::aws::network::SubnetId;
+use madplan::aws::network::{Subnet, SubnetOutputs, Vpc, VpcId, VpcOutputs};
+use madplan::core::offline::MockWorld;
+use madplan::core::{Action, Environment, Error};
+use madplan::stack::{Settings, StackConfig, Values, Versioned};
+use secrecy::SecretString;
+
+/// A loopback port that accepts and drops connections, counting them: where
+/// every provider of these tests points.
+async fn tripwire() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    (url, hits)
+}
+
+async fn aws(url: &str) -> Aws {
+    let conf = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("offline", "offline", None, None, "tests"))
+        .load()
+        .await;
+    Aws::from_conf(&conf)
+}
+
+fn secret(v: &str) -> Versioned {
+    Versioned {
+        value: SecretString::from(v.to_string()),
+        version: "1".into(),
+    }
+}
+
+async fn settings(url: &str) -> Settings {
+    let atlas = madplan::atlas::Client::new(
+        madplan::atlas::Credentials::ServiceAccount {
+            client_id: "mdb_sa_id_offline".into(),
+            client_secret: SecretString::from("offline".to_string()),
+        },
+        url,
+    )
+    .unwrap();
+    let cloudflare = madplan::cloudflare::Client::new(
+        madplan::cloudflare::ClientConfig::builder()
+            .token(SecretString::from("offline-token".to_string()))
+            .base_url(url.to_string())
+            .build(),
+    )
+    .unwrap();
+    let datadog = madplan::datadog::Client::new(
+        madplan::datadog::ClientConfig::new(
+            SecretString::from("0123456789abcdef0123456789abcdef".to_string()),
+            SecretString::from("0123456789abcdef0123456789abcdef01234567".to_string()),
+            madplan::datadog::Site::Us1,
+        )
+        .with_base_url(url),
+    )
+    .unwrap();
+    Settings {
+        aws: aws(url).await,
+        atlas: madplan::atlas::Atlas::new(atlas),
+        cloudflare: madplan::cloudflare::Cloudflare::new(cloudflare),
+        datadog: madplan::datadog::Datadog::new(datadog),
+        values: Values {
+            region: "us-east-1".into(),
+            aws_account_id: "123456789012".into(),
+            atlas_org: "5f00000000000000000000aa".into(),
+            zone: "madplan.com".into(),
+            datadog_site: "datadoghq.com".into(),
+            datadog_api_key: secret("0123456789abcdef0123456789abcdef"),
+            alert_email: "alerts@madplan.com".into(),
+            pagerduty_key: secret("offline-pagerduty-key"),
+            db_password: secret("offline-db-password"),
+            redis_token: secret("offline-redis-token-0000"),
+        },
+    }
+}
+
+/// The answers of the stack's two data sources.
+fn data_answers(world: MockWorld) -> MockWorld {
+    world
+        .data::<madplan::aws::web::LatestAmi>(
+            "app",
+            &madplan::aws::web::AmiOutputs {
+                image_id: madplan::aws::web::AmiId("ami-0offline".into()),
+            },
+        )
+        .data::<madplan::cloudflare::Zone>(
+            "main",
+            &madplan::cloudflare::resources::ZoneOutputs {
+                zone_id: madplan::cloudflare::resources::ZoneId(
+                    "0123456789abcdef0123456789abcdef".into(),
+                ),
+                name: "madplan.com".into(),
+                status: "active".into(),
+                plan: Some("business".into()),
+            },
+        )
+}
+
+#[tokio::test]
+async fn the_production_stack_plans_offline_without_a_request() {
+    let (url, hits) = tripwire().await;
+    let env = madplan::stack::production(settings(&url).await);
+    let plan = env.plan_offline(&data_answers(MockWorld::empty())).unwrap();
+
+    let managed: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Read)
+        .collect();
+    assert!(managed.len() > 80, "{}", plan.render());
+    assert!(
+        managed.iter().all(|c| c.action == Action::Create),
+        "{}",
+        plan.render()
+    );
+    // Every provider is in it.
+    for provider in ["aws.", "atlas.", "cloudflare.", "datadog."] {
+        assert!(
+            managed
+                .iter()
+                .any(|c| c.address.to_string().starts_with(provider)),
+            "no {provider} resource"
+        );
+    }
+    // The stack's default tags are on what it creates.
+    let vpc = plan.change("aws.vpc.main").unwrap();
+    let tags = &vpc.after.as_ref().unwrap()["tags"];
+    assert_eq!(tags["Environment"], "production");
+    assert_eq!(tags["ManagedBy"], "madplan");
+    let monitor = plan.change("datadog.monitor.cpu").unwrap();
+    assert!(
+        monitor.after.as_ref().unwrap()["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&"environment:production".into()),
+        "{monitor:?}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "a provider was called");
+}
+
+#[tokio::test]
+async fn a_policy_breach_is_refused_offline() {
+    let (url, hits) = tripwire().await;
+    let mut config = StackConfig::production("madplan.com");
+    config.retention_days = 7;
+    let env = madplan::stack::environment(settings(&url).await, &config);
+    let err = env
+        .plan_offline(&data_answers(MockWorld::empty()))
+        .map(|p| p.summary())
+        .unwrap_err();
+    let Error::Invalid(problems) = &err else {
+        panic!("{err}")
+    };
+    let text = err.to_string();
+    assert!(
+        problems.0.iter().any(|p| p
+            .address
+            .as_ref()
+            .is_some_and(|a| a.to_string() == "atlas.backup_schedule.main")),
+        "{text}"
+    );
+    assert!(
+        text.contains("daily snapshots are kept 7 days, less than 30"),
+        "{text}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_given_world_shows_drift_and_what_is_gone() {
+    let (url, hits) = tripwire().await;
+    let mut env = Environment::new("staging").with_provider(aws(&url).await);
+    env.default_tags([("Project", "madplan"), ("Environment", "staging")]);
+    let vpc = env.add(
+        "main",
+        Vpc::builder()
+            .cidr("10.0.0.0/16")
+            .tags([("Environment".to_string(), "staging-blue".to_string())].into())
+            .build(),
+    );
+    env.add(
+        "web-a",
+        Subnet::builder()
+            .vpc(&vpc)
+            .cidr("10.0.1.0/24")
+            .zone("us-east-1a")
+            .build(),
+    );
+
+    // The world as last applied: the VPC and its subnet exist...
+    let live_vpc = Vpc::builder()
+        .cidr("10.0.0.0/16")
+        .tags(
+            [
+                ("Environment".to_string(), "staging-blue".to_string()),
+                ("Project".to_string(), "madplan".to_string()),
+            ]
+            .into(),
+        )
+        .build();
+    let live_subnet = Subnet::builder()
+        .vpc("vpc-0a")
+        .cidr("10.0.1.0/24")
+        .zone("us-east-1a")
+        .tags([("Project".to_string(), "madplan".to_string())].into())
+        .build();
+    let world = MockWorld::empty()
+        .exists(
+            "main",
+            &live_vpc,
+            &VpcOutputs {
+                vpc_id: VpcId("vpc-0a".into()),
+            },
+        )
+        .exists(
+            "web-a",
+            &live_subnet,
+            &SubnetOutputs {
+                subnet_id: SubnetId("subnet-0a".into()),
+                arn: "arn:aws:ec2:us-east-1:123456789012:subnet/subnet-0a".into(),
+            },
+        );
+    // ...and nothing changed: no change, only the missing default tag
+    // (`Environment` on the subnet; the VPC's own tag wins over the
+    // default).
+    let plan = env.plan_offline(&world).unwrap();
+    let changed: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| c.is_change())
+        .map(|c| format!("{} {:?}", c.address, c.action))
+        .collect();
+    assert_eq!(changed, ["aws.subnet.web-a Update"], "{}", plan.render());
+
+    // Someone turned DNS host names off and deleted the subnet.
+    let world = world
+        .drift("aws.vpc.main", "/dns_hostnames", false)
+        .gone("aws.subnet.web-a");
+    let plan = env.plan_offline(&world).unwrap();
+    let vpc = plan.change("aws.vpc.main").unwrap();
+    assert_eq!(vpc.action, Action::Update, "{}", plan.render());
+    assert!(vpc.fields.iter().any(|f| f.field == "dns_hostnames"));
+    assert_eq!(
+        plan.change("aws.subnet.web-a").unwrap().action,
+        Action::Create
+    );
+
+    // A mistake in the world is named.
+    let err = env
+        .plan_offline(&MockWorld::empty().drift("aws.vpc.other", "/cidr", "10.1.0.0/16"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("aws.vpc.other"), "{err}");
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "a provider was called");
+}
+
+#[test]
+fn madplan_keys_are_not_default_tags() {
+    let mut env = Environment::new("staging");
+    env.default_tags([("madplan:environment", "x")]);
+    let err = env.validate().unwrap_err().to_string();
+    assert!(err.contains("madplan:environment"), "{err}");
+}
