@@ -260,6 +260,13 @@ async fn one_run(when: Option<Duration>) -> (usize, bool) {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+    // A request the child had in flight still lands at moto after the kill
+    // (as it would at AWS). An operator re-runs seconds later; re-running
+    // within milliseconds can refresh before that create lands, make a
+    // second object, and have the next plan name both (`Error::Duplicate`,
+    // seen once in CI with the internet gateway). Let in-flight requests
+    // land first.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let at_kill = LocalStateStore::new(&state).load().await.unwrap();
     let seen = at_kill.as_ref().map_or(0, |s| s.resources.len());
     let pending = at_kill

@@ -284,3 +284,26 @@ fn madplan_keys_are_not_default_tags() {
     let err = env.validate().unwrap_err().to_string();
     assert!(err.contains("madplan:environment"), "{err}");
 }
+
+#[tokio::test]
+async fn an_environment_without_the_guides_monitors_is_refused() {
+    let (url, _) = tripwire().await;
+    let s = settings(&url).await;
+    let mut env = Environment::new("production").with_provider(s.datadog);
+    madplan::stack::add_policies(&mut env, &StackConfig::production("madplan.com"));
+    let err = env.validate().unwrap_err();
+    let Error::Invalid(problems) = &err else {
+        panic!("{err}")
+    };
+    let missing: Vec<_> = problems
+        .0
+        .iter()
+        .filter(|p| p.message.contains("has no monitor"))
+        .collect();
+    assert_eq!(missing.len(), 13, "{err}");
+    assert!(
+        err.to_string()
+            .contains("\"Database connection failures\" has no monitor"),
+        "{err}"
+    );
+}

@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange};
@@ -261,6 +262,63 @@ async fn default_tags_are_everywhere(f: &Fakes, env_name: &str, state: &madplan:
     }
 }
 
+/// The requests of a no-op plan, per provider: a constant number of list
+/// calls per kind, whatever the number of resources.
+async fn no_op_plan_cost(f: &Fakes, e: &Engine<LocalStateStore>) {
+    let aws = e
+        .environment()
+        .provider::<madplan::aws::Aws>()
+        .unwrap()
+        .clone();
+    let counts = || {
+        [
+            aws.total_calls() as usize,
+            f.atlas.requests().len(),
+            f.cloudflare.requests().len(),
+            f.datadog.requests().len(),
+        ]
+    };
+    let before = counts();
+    let ops_before = aws.calls();
+    let plan = e.plan().await.unwrap();
+    let after = counts();
+    let ops: BTreeMap<String, u64> = aws
+        .calls()
+        .into_iter()
+        .map(|(op, n)| (op.clone(), n - ops_before.get(&op).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    eprintln!("aws requests: {ops:?}");
+    // CloudWatch alarms, log groups, SNS topics and ACM certificates are
+    // listed without their tags: one tag read per object in the region,
+    // this environment's or not.
+    let tag_reads = (ops.get("ListTagsForResource").copied().unwrap_or(0)
+        + ops.get("ListTagsForCertificate").copied().unwrap_or(0)) as usize;
+    assert!(!plan.has_changes());
+    let used: Vec<usize> = after.iter().zip(before).map(|(a, b)| a - b).collect();
+    let total: usize = used.iter().sum();
+    let kinds: std::collections::BTreeSet<&str> =
+        plan.changes.iter().map(|c| c.kind.as_str()).collect();
+    let resources = plan.changes.len();
+    eprintln!(
+        "no-op plan of {resources} resources and data sources of {} kinds: {total} requests \
+         ({tag_reads} of them per-object tag reads; aws {}, atlas {}, cloudflare {}, datadog {})",
+        kinds.len(),
+        used[0],
+        used[1],
+        used[2],
+        used[3]
+    );
+    // Besides those tag reads, a constant number of list calls per kind
+    // (some need a second: the VPC's attributes, the target groups'
+    // attributes, the launch templates' versions).
+    assert!(
+        total - tag_reads <= kinds.len() + 25,
+        "{total} requests ({tag_reads} tag reads) for {} kinds",
+        kinds.len()
+    );
+}
+
 async fn vpcs(env_name: &str) -> usize {
     common::ec2()
         .await
@@ -303,6 +361,7 @@ async fn the_production_stack_applies_drifts_are_repaired_and_destroy_leaves_not
 
     let state = e.load_state().await.unwrap().unwrap();
     default_tags_are_everywhere(&f, &prod.name, &state).await;
+    no_op_plan_cost(&f, &e).await;
 
     // One drift per provider, behind madplan's back.
     let out = |a: &str, k: &str| {
@@ -374,6 +433,7 @@ async fn the_production_stack_applies_drifts_are_repaired_and_destroy_leaves_not
     let s = engine(f.env(&stg).await, &dir, "staging");
     apply(&s).await;
     assert!(!s.plan().await.unwrap().has_changes());
+    no_op_plan_cost(&f, &s).await;
     let plan = e.plan().await.unwrap();
     assert!(!plan.has_changes(), "{}", plan.render());
 

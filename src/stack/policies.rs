@@ -9,6 +9,7 @@
 //! | `tls-floor` | TLS 1.2+ everywhere: Atlas minimum TLS, Cloudflare minimum TLS with SSL strict and HSTS on, Redis encrypted in transit (the load balancer's listener policy is checked by the listener against the environment's `Baseline`) |
 //! | `waf` | every internet-facing load balancer has the WAF with the 2000-per-5-minutes rate rule, SQL injection, common attacks (XSS) and bot rules |
 //! | `encryption` | encryption at rest on the cache (volumes: the `Baseline`); no security group open to the internet but the load balancer's 80 and 443 |
+//! | `alerts` | every alert line of the guide has its monitor (or synthetic test) with the guide's severity; a critical one pages PagerDuty, warnings and info never page (the routing cannot express a page for them) |
 //! | `protection` | deletion or termination protection on stateful resources in production |
 
 use madplan_core::{Address, Environment, Policy, PolicyCx, PolicyFn, Problem, problem};
@@ -24,6 +25,7 @@ use crate::aws::waf::{AwsManagedGroup, RuleKind, WebAcl, WebAclAssociation, Wind
 use crate::aws::web::{LoadBalancer, Scheme};
 use crate::cloudflare::ZoneSettings;
 use crate::cloudflare::client::settings::{SslMode, TlsVersion};
+use crate::datadog::resources::{Monitor, Notify, Severity, SyntheticTest};
 
 fn at(address: &Address, field: &str, message: impl Into<String>, hint: &str) -> Problem {
     let mut p = problem(field, message, Some(hint));
@@ -59,6 +61,11 @@ pub fn policies(config: &StackConfig) -> Vec<Box<dyn Policy>> {
             "encryption",
             "encryption at rest; nothing open to the internet but the load balancer's 80/443",
             |cx: &PolicyCx<'_>| encryption(cx),
+        )),
+        Box::new(PolicyFn::new(
+            "alerts",
+            "every alert line of the guide has its monitor; critical ones page, warnings and info never do",
+            |cx: &PolicyCx<'_>| alerts(cx),
         )),
         Box::new(PolicyFn::new(
             "protection",
@@ -338,6 +345,121 @@ fn protection(cx: &PolicyCx<'_>) -> Vec<Problem> {
                 "deletion_protection",
                 "deletion protection is off in production",
                 "deletion_protection: true",
+            ));
+        }
+    }
+    out
+}
+
+/// The guide's alerting rules: each line, the monitor (or synthetic test)
+/// that carries it, and how it notifies.
+const GUIDE_ALERTS: &[(&str, &str, Severity)] = &[
+    (
+        "Application down (5xx errors > 1%)",
+        "datadog.monitor.app-down",
+        Severity::Critical,
+    ),
+    (
+        "Database connection failures",
+        "datadog.monitor.db-connection",
+        Severity::Critical,
+    ),
+    (
+        "Load balancer unhealthy targets > 50%",
+        "datadog.monitor.unhealthy-targets",
+        Severity::Critical,
+    ),
+    (
+        "High error rate (>1% for 5 minutes)",
+        "datadog.monitor.error-rate",
+        Severity::Critical,
+    ),
+    (
+        "SSL certificate expiry (< 30 days)",
+        "datadog.synthetic_test.certificate",
+        Severity::Critical,
+    ),
+    (
+        "High response time (>500ms P95)",
+        "datadog.monitor.p95-latency",
+        Severity::Warning,
+    ),
+    (
+        "Memory usage > 80%",
+        "datadog.monitor.memory",
+        Severity::Warning,
+    ),
+    ("CPU usage > 80%", "datadog.monitor.cpu", Severity::Warning),
+    (
+        "Disk usage > 85%",
+        "datadog.monitor.disk",
+        Severity::Warning,
+    ),
+    (
+        "Cache hit rate < 90%",
+        "datadog.monitor.cache-hit-rate",
+        Severity::Warning,
+    ),
+    (
+        "Deployment completed",
+        "datadog.monitor.deployments",
+        Severity::Info,
+    ),
+    (
+        "Auto-scaling events",
+        "datadog.monitor.scaling",
+        Severity::Info,
+    ),
+    (
+        "Backup completed",
+        "datadog.monitor.backups",
+        Severity::Info,
+    ),
+];
+
+fn alerts(cx: &PolicyCx<'_>) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let mut severities: Vec<(Address, Option<Severity>, bool)> = cx
+        .all::<Monitor>()
+        .into_iter()
+        .map(|(a, m)| {
+            let pages =
+                matches!(&m.notify, Notify::Critical { pagerduty, .. } if !pagerduty.is_empty());
+            (a, m.notify.severity(), pages)
+        })
+        .collect();
+    severities.extend(cx.all::<SyntheticTest>().into_iter().map(|(a, t)| {
+        let pages =
+            matches!(&t.notify, Notify::Critical { pagerduty, .. } if !pagerduty.is_empty());
+        (a, t.notify.severity(), pages)
+    }));
+    for (line, address, severity) in GUIDE_ALERTS {
+        let found = severities
+            .iter()
+            .find(|(a, _, _)| a.to_string() == *address);
+        match found {
+            None => out.push(problem(
+                "monitors",
+                format!("the guide's alert \"{line}\" has no monitor ({address} is missing)"),
+                Some("add it (madplan::datadog::stack::add_monitoring adds every line)"),
+            )),
+            Some((a, s, _)) if s.as_ref() != Some(severity) => out.push(at(
+                a,
+                "notify",
+                format!("the guide's alert \"{line}\" is {severity:?}, but this notifies as {s:?}"),
+                "route it with Routes::notify(Severity::...) as the guide says",
+            )),
+            _ => {}
+        }
+    }
+    // Whatever the guide says: a critical monitor pages, nothing else does.
+    for (a, s, pages) in &severities {
+        if *s == Some(Severity::Critical) && !pages {
+            out.push(at(
+                a,
+                "notify",
+                "a critical alert pages no one",
+                "add the PagerDuty service",
             ));
         }
     }
