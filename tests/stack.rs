@@ -20,9 +20,58 @@ use madplan::core::{Engine, Environment, Error, LocalStateStore, TAG_ENVIRONMENT
 use madplan::stack::{Settings, StackConfig, Values, Versioned};
 use secrecy::SecretString;
 
-const CF_TOKEN: &str = "cf-stack-test-token-0123456789";
-const DD_API_KEY: &str = "0123456789abcdef0123456789abcdef";
-const DD_APP_KEY: &str = "0123456789abcdef0123456789abcdef01234567";
+/// Every secret the stack takes.
+#[derive(Clone)]
+struct Keys {
+    cf_token: String,
+    dd_api: String,
+    dd_app: String,
+    atlas_secret: String,
+    pagerduty: String,
+    db_password: String,
+    redis_token: String,
+}
+
+impl Keys {
+    fn fixed() -> Self {
+        Self {
+            cf_token: "cf-stack-test-token-0123456789".into(),
+            dd_api: "0123456789abcdef0123456789abcdef".into(),
+            dd_app: "0123456789abcdef0123456789abcdef01234567".into(),
+            atlas_secret: "stack-test-atlas-secret".into(),
+            pagerduty: "stack-test-pagerduty-key".into(),
+            db_password: "stack-test-db-password".into(),
+            redis_token: "stack-test-redis-token-0000".into(),
+        }
+    }
+
+    /// Unique values, each marked so that it can be searched for.
+    fn canaries() -> Self {
+        let hex = || uuid::Uuid::new_v4().simple().to_string();
+        Self {
+            cf_token: format!("CANARYcf{}", hex()),
+            // Datadog keys are hexadecimal: 32 and 40 digits.
+            dd_api: hex(),
+            dd_app: format!("{}{}", hex(), &hex()[..8]),
+            atlas_secret: format!("CANARYatlas{}", hex()),
+            pagerduty: format!("CANARYpd{}", hex()),
+            db_password: format!("CANARYdb{}", hex()),
+            redis_token: format!("CANARYredis{}", hex()),
+        }
+    }
+
+    fn all(&self) -> [(&'static str, &str); 7] {
+        [
+            ("Cloudflare token", &self.cf_token),
+            ("Datadog API key", &self.dd_api),
+            ("Datadog application key", &self.dd_app),
+            ("Atlas client secret", &self.atlas_secret),
+            ("PagerDuty key", &self.pagerduty),
+            ("database password", &self.db_password),
+            ("Redis token", &self.redis_token),
+        ]
+    }
+}
 const ORG: &str = "5f00000000000000000000aa";
 const ZONE: &str = "madplan.com";
 
@@ -32,27 +81,34 @@ struct Fakes {
     atlas_config: FakeConfig,
     cloudflare: FakeCloudflare,
     datadog: madplan::datadog::fake::FakeDatadog,
+    keys: Keys,
 }
 
 async fn fakes() -> Fakes {
-    let atlas_config = FakeConfig {
+    fakes_with(Keys::fixed()).await
+}
+
+async fn fakes_with(keys: Keys) -> Fakes {
+    let mut atlas_config = FakeConfig {
         transition: Duration::from_millis(50),
         ..FakeConfig::default()
     };
+    atlas_config.service_account.1 = keys.atlas_secret.clone();
     let atlas = FakeAtlas::start(atlas_config.clone()).await;
     let cloudflare = FakeCloudflare::start_with(
-        CF_TOKEN,
+        &keys.cf_token,
         &[FakeZone::new(ZONE, "business").with_advanced_certificates()],
         &Allowance::ALL,
     )
     .await;
-    let datadog = madplan::datadog::fake::FakeDatadog::start(DD_API_KEY, DD_APP_KEY).await;
+    let datadog = madplan::datadog::fake::FakeDatadog::start(&keys.dd_api, &keys.dd_app).await;
     datadog.add_slack_account("madplan");
     Fakes {
         atlas,
         atlas_config,
         cloudflare,
         datadog,
+        keys,
     }
 }
 
@@ -78,7 +134,7 @@ impl Fakes {
     fn cloudflare_client(&self) -> madplan::cloudflare::Client {
         madplan::cloudflare::Client::new(
             madplan::cloudflare::ClientConfig::builder()
-                .token(SecretString::from(CF_TOKEN))
+                .token(SecretString::from(self.keys.cf_token.clone()))
                 .base_url(self.cloudflare.base_url())
                 .build(),
         )
@@ -88,8 +144,8 @@ impl Fakes {
     fn datadog_client(&self) -> madplan::datadog::Client {
         madplan::datadog::Client::new(
             madplan::datadog::ClientConfig::new(
-                SecretString::from(DD_API_KEY),
-                SecretString::from(DD_APP_KEY),
+                SecretString::from(self.keys.dd_api.clone()),
+                SecretString::from(self.keys.dd_app.clone()),
                 madplan::datadog::Site::Us1,
             )
             .with_base_url(self.datadog.base_url()),
@@ -111,11 +167,11 @@ impl Fakes {
                 atlas_org: ORG.into(),
                 zone: ZONE.into(),
                 datadog_site: "datadoghq.com".into(),
-                datadog_api_key: secret(DD_API_KEY),
+                datadog_api_key: secret(&self.keys.dd_api),
                 alert_email: "alerts@madplan.com".into(),
-                pagerduty_key: secret("stack-test-pagerduty-key"),
-                db_password: secret("stack-test-db-password"),
-                redis_token: secret("stack-test-redis-token-0000"),
+                pagerduty_key: secret(&self.keys.pagerduty),
+                db_password: secret(&self.keys.db_password),
+                redis_token: secret(&self.keys.redis_token),
             },
         }
     }
@@ -338,6 +394,7 @@ async fn vpcs(env_name: &str) -> usize {
 
 #[tokio::test]
 async fn the_production_stack_applies_drifts_are_repaired_and_destroy_leaves_nothing() {
+    let _serial = common::region_lock();
     let f = fakes().await;
     let dir = tempfile::tempdir().unwrap();
     let prod = production("e2e");
@@ -527,4 +584,78 @@ async fn a_stack_that_breaks_the_policies_is_refused_before_any_call() {
     assert!(env.waived_findings().len() >= 3);
     assert_eq!(f.atlas.requests().len(), 0);
     assert_eq!(f.cloudflare.requests().len(), 0);
+}
+
+/// A canary in every secret the stack takes (Atlas's client secret, the
+/// Cloudflare token, both Datadog keys, the PagerDuty key, the database
+/// password, the Redis token): through `plan --out`, `plan --json`, `apply`
+/// of the saved plan, `output`, `refresh`, `state show` and `destroy`
+/// (which ends in an error), with every log event at trace level captured,
+/// none appears in what was printed, logged, or written (state, its
+/// backups, the plan file, the audit trail).
+#[tokio::test]
+async fn no_secret_is_printed_logged_or_stored() {
+    let _serial = common::region_lock();
+    let (_guard, logs) = madplan::core::testkit::LogCapture::start();
+    let f = fakes_with(Keys::canaries()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("staging.json");
+    let plan_file = dir.path().join("staging.plan");
+    let config = staging("secrets");
+    let mut printed = String::new();
+    let commands: [&[&str]; 8] = [
+        &["plan", "--out", plan_file.to_str().unwrap()],
+        &["plan", "--json"],
+        &["apply", plan_file.to_str().unwrap()],
+        &["output", "--json"],
+        &["refresh"],
+        &["state", "show", "aws.elasticache_replication_group.main"],
+        &["audit", "--json"],
+        &[
+            "destroy",
+            "--auto-approve",
+            "--wait-timeout",
+            "aws.elasticache_replication_group=1s",
+        ],
+    ];
+    for args in commands {
+        let (code, out) = common::run(f.env(&config).await, &state, args).await;
+        let code = match code {
+            Ok(c) => c.to_string(),
+            Err(e) => format!("{e} {e:?}"),
+        };
+        printed.push_str(&format!(
+            "$ {}\n{code}\n{}{}\n",
+            args.join(" "),
+            out.stdout(),
+            out.stderr()
+        ));
+    }
+    // The run did what it says: applied, and destroyed all it could.
+    assert!(
+        printed.contains("aws.elasticache_replication_group.main"),
+        "{printed}"
+    );
+    let logged = logs.text();
+    assert!(logged.contains("TRACE"), "trace events were captured");
+    let mut written = String::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            written.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+        }
+    }
+    assert!(written.contains("\"serial\""), "the state was written");
+    let settings = format!("{:?}", f.settings().await.values);
+    for (what, value) in f.keys.all() {
+        for (place, text) in [
+            ("output", &printed),
+            ("logs", &logged),
+            ("files", &written),
+            ("settings' Debug", &settings),
+        ] {
+            assert!(!text.contains(value), "the {what} appears in the {place}");
+        }
+    }
+    f.no_violations();
 }

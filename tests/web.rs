@@ -102,14 +102,11 @@ fn changes(plan: &Plan) -> Vec<(String, Action, Vec<String>)> {
         .collect()
 }
 
-/// Web tests take this lock, across nextest's processes: each reads every
-/// load balancer, target group and certificate of the region, so that the
-/// requests of a refresh are counted with nothing else appearing meanwhile.
+/// Web tests take the region lock: each reads every load balancer, target
+/// group and certificate of the region, so that the requests of a refresh
+/// are counted with nothing else appearing meanwhile.
 fn serial() -> File {
-    let path = std::env::temp_dir().join("madplan-web-tests.lock");
-    let f = File::create(path).unwrap();
-    f.lock().unwrap();
-    f
+    common::region_lock()
 }
 
 fn str_of(v: serde_json::Value) -> String {

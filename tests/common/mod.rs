@@ -125,3 +125,14 @@ pub fn network(name: &str, aws: &Aws, zones: usize) -> (Environment, TwoTier) {
     env.export::<VpcId>("vpc_id", &net.vpc);
     (env, net)
 }
+
+/// A lock across nextest's processes for the tests that create or count
+/// load balancers, target groups and certificates: they read every one of
+/// the region's, so that a refresh's requests are counted with nothing else
+/// appearing meanwhile.
+pub fn region_lock() -> std::fs::File {
+    let path = std::env::temp_dir().join("madplan-web-tests.lock");
+    let f = std::fs::File::create(path).unwrap();
+    f.lock().unwrap();
+    f
+}
