@@ -3,6 +3,10 @@
 //! call takes a fixed time. Figures are ratios and counts, so they hold on a
 //! noisy, shared machine.
 //!
+//! A second table measures the engine alone at scale: plan from nothing,
+//! apply, and a no-op plan of 100, 1,000 and 10,000 resources on the same
+//! provider with no latency, with the process's peak memory after each size.
+//!
 //! `cargo bench -p madplan-core --bench apply`
 
 use std::collections::BTreeMap;
@@ -30,8 +34,17 @@ struct SimOut {
 
 struct SimProvider {
     budget: usize,
+    latency: Duration,
     live: Mutex<BTreeMap<String, Sim>>,
     refresh_calls: AtomicUsize,
+}
+
+impl SimProvider {
+    async fn pause(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+    }
 }
 
 impl Provider for SimProvider {
@@ -54,7 +67,7 @@ impl Resource for Sim {
         cx: &RefreshCx<Self>,
     ) -> Result<Vec<Found<Self>>, ProviderError> {
         p.refresh_calls.fetch_add(1, Ordering::SeqCst);
-        tokio::time::sleep(LATENCY).await;
+        p.pause().await;
         // The simulated API names each object by its address and belongs to
         // the state at hand.
         let lineage = cx.lineage.map(|l| l.to_string());
@@ -76,7 +89,7 @@ impl Resource for Sim {
     }
 
     async fn create(&self, p: &SimProvider, cx: &OpCx) -> Result<SimOut, ProviderError> {
-        tokio::time::sleep(LATENCY).await;
+        p.pause().await;
         let id = cx.address().to_string();
         p.live.lock().unwrap().insert(id.clone(), self.clone());
         Ok(SimOut { id })
@@ -86,15 +99,15 @@ impl Resource for Sim {
         &self,
         prior: &Observed<Self>,
         _: &[String],
-        _: &SimProvider,
+        p: &SimProvider,
         _: &OpCx,
     ) -> Result<SimOut, ProviderError> {
-        tokio::time::sleep(LATENCY).await;
+        p.pause().await;
         Ok(prior.outputs.clone())
     }
 
     async fn delete(o: &SimOut, p: &SimProvider, _: &OpCx) -> Result<(), ProviderError> {
-        tokio::time::sleep(LATENCY).await;
+        p.pause().await;
         p.live.lock().unwrap().remove(&o.id);
         Ok(())
     }
@@ -104,6 +117,7 @@ impl Resource for Sim {
 fn tree(depth: usize, fanout: usize, budget: usize) -> (Environment, usize) {
     let mut env = Environment::new("bench").with_provider(SimProvider {
         budget,
+        latency: LATENCY,
         live: Mutex::default(),
         refresh_calls: AtomicUsize::new(0),
     });
@@ -128,8 +142,84 @@ fn tree(depth: usize, fanout: usize, budget: usize) -> (Environment, usize) {
     (env, count)
 }
 
+/// `n` resources in a tree where each has ten children, on a provider with
+/// no latency.
+fn wide(n: usize) -> Environment {
+    let mut env = Environment::new("scale").with_provider(SimProvider {
+        budget: 64,
+        latency: Duration::ZERO,
+        live: Mutex::default(),
+        refresh_calls: AtomicUsize::new(0),
+    });
+    let mut refs: Vec<madplan_core::Ref<Sim>> = Vec::with_capacity(n);
+    for i in 0..n {
+        let parent = (i > 0).then(|| refs[(i - 1) / 10].clone());
+        let r = env.add(
+            &format!("n{i}"),
+            Sim {
+                parent: parent.map(|p| p.output("id")),
+            },
+        );
+        refs.push(r);
+    }
+    env
+}
+
+/// The process's peak resident memory so far, in MB (Linux).
+fn peak_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+async fn scale() {
+    println!();
+    println!("engine alone, no latency: milliseconds per step, peak memory of the process so far");
+    println!(
+        "{:>7} {:>9} {:>9} {:>9} {:>12} {:>13} {:>8}",
+        "nodes", "build", "plan", "apply", "no-op plan", "state writes", "peak MB"
+    );
+    for n in [100, 1_000, 10_000] {
+        let dir = tempfile::tempdir().unwrap();
+        let started = Instant::now();
+        let env = wide(n);
+        let build = started.elapsed();
+        let engine = Engine::new(env, LocalStateStore::new(dir.path().join("s.json")));
+        let started = Instant::now();
+        let plan = engine.plan().await.unwrap();
+        let planned = started.elapsed();
+        let started = Instant::now();
+        let report = engine.apply(&plan).await.unwrap();
+        let applied = started.elapsed();
+        let started = Instant::now();
+        let again = engine.plan().await.unwrap();
+        let replanned = started.elapsed();
+        assert!(!again.has_changes());
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "{n:>7} {:>9.0} {:>9.0} {:>9.0} {:>12.0} {:>13} {:>8.0}",
+            ms(build),
+            ms(planned),
+            ms(applied),
+            ms(replanned),
+            report.state_writes,
+            peak_mb()
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
+    if std::env::args().any(|a| a == "--scale-only") {
+        scale().await;
+        return;
+    }
     println!(
         "simulated call latency {} ms; wall / critical path (1.00 is ideal), and speed-up over one call at a time",
         LATENCY.as_millis()
@@ -175,4 +265,5 @@ async fn main() {
             report.state_writes,
         );
     }
+    scale().await;
 }

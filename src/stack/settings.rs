@@ -7,7 +7,7 @@
 use std::fmt;
 
 use madplan_core::{Error, Problem, Problems};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::atlas::Atlas;
 use crate::aws::Aws;
@@ -212,7 +212,30 @@ impl Settings {
                 "an API token with Zone, DNS, Zone Settings and Firewall edit permissions",
             )
         });
+        if !atlas_org.is_empty()
+            && (atlas_org.len() != 24 || !atlas_org.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            r.problem(
+                "MONGODB_ATLAS_ORG_ID",
+                format!("{atlas_org:?} is not an Atlas organization id (24 hexadecimal digits)"),
+                "copy it from the organization's settings in Atlas",
+            );
+        }
         let zone = r.required("CLOUDFLARE_ZONE", "the zone's name, e.g. madplan.com");
+        if !zone.is_empty()
+            && (!zone.contains('.')
+                || zone.starts_with('.')
+                || zone.ends_with('.')
+                || !zone
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'))
+        {
+            r.problem(
+                "CLOUDFLARE_ZONE",
+                format!("{zone:?} is not a zone name"),
+                "the zone's domain, e.g. madplan.com",
+            );
+        }
         let datadog = Datadog::from_env().map_err(|e| {
             r.problem(
                 "DD_API_KEY",
@@ -221,11 +244,32 @@ impl Settings {
             )
         });
         let datadog_site = r.or("DD_SITE", "datadoghq.com");
+        if crate::datadog::Site::from_domain(&datadog_site).is_err() {
+            r.problem(
+                "DD_SITE",
+                format!("{datadog_site:?} is not a Datadog site"),
+                "one of datadoghq.com, us3.datadoghq.com, us5.datadoghq.com, datadoghq.eu, \
+                 ap1.datadoghq.com, ap2.datadoghq.com, uk1.datadoghq.com, ddog-gov.com, \
+                 us2.ddog-gov.com",
+            );
+        }
         let datadog_api_key = r.secret(
             "DD_API_KEY",
             32,
             "a Datadog API key (32 characters); Atlas sends its metrics with it",
         );
+        if !datadog_api_key
+            .value
+            .expose_secret()
+            .chars()
+            .all(|c| c.is_ascii_hexdigit())
+        {
+            r.problem(
+                "DD_API_KEY",
+                "is not hexadecimal (the value is not shown)",
+                "copy the key from Organization Settings > API Keys",
+            );
+        }
         let alert_email = r.required(
             "MADPLAN_ALERT_EMAIL",
             "where infrastructure alerts go, e.g. alerts@madplan.com",
@@ -252,6 +296,27 @@ impl Settings {
             16,
             "the Redis AUTH token (16 to 128 printable characters)",
         );
+        {
+            let token = redis_token.value.expose_secret();
+            // ElastiCache's rules: printable ASCII without spaces, `@`, `"`
+            // or `/`, at most 128 characters.
+            let bad = token
+                .chars()
+                .filter(|c| !c.is_ascii_graphic() || matches!(c, '@' | '"' | '/'))
+                .count();
+            if bad > 0 || token.len() > 128 {
+                r.problem(
+                    "MADPLAN_REDIS_TOKEN",
+                    format!(
+                        "ElastiCache refuses it: {bad} character(s) that are not printable \
+                         ASCII or are a space, @, \" or /, {} characters in all (the value is \
+                         not shown)",
+                        token.len()
+                    ),
+                    "16 to 128 printable characters without spaces, @, \" or /",
+                );
+            }
+        }
         // How often waits poll (Atlas clusters, Cloudflare certificates);
         // the providers' own defaults unless the operator says.
         let poll = (get)("MADPLAN_POLL_INTERVAL").filter(|v| !v.trim().is_empty());
