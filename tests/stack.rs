@@ -448,6 +448,24 @@ async fn the_production_stack_applies_drifts_are_repaired_and_destroy_leaves_not
         .add_access(&project, &[AccessEntry::cidr("198.51.100.0/24")])
         .await
         .unwrap();
+    // ...and the daily snapshots' retention, cut from 30 to 14 days.
+    let cluster = out("atlas.cluster.main", "name");
+    let mut schedule = f
+        .atlas_client()
+        .backup_schedule(&project, &cluster)
+        .await
+        .unwrap();
+    let daily = schedule
+        .policies
+        .iter_mut()
+        .flat_map(|p| p.policy_items.iter_mut())
+        .find(|i| i.frequency_type == madplan::atlas::client::backup::Frequency::Daily)
+        .unwrap();
+    daily.retention_value = 14;
+    f.atlas_client()
+        .update_backup_schedule(&project, &cluster, &schedule)
+        .await
+        .unwrap();
     let cf = f.cloudflare_client();
     let zone = cf.zone_by_name(ZONE).await.unwrap();
     cf.set_setting::<MinTlsVersion>(&zone.id, &TlsVersion::V1_0)
@@ -474,6 +492,7 @@ async fn the_production_stack_applies_drifts_are_repaired_and_destroy_leaves_not
         drifted,
         [
             "atlas.access_list.main Update",
+            "atlas.backup_schedule.main Update",
             "aws.security_group.app Update",
             "cloudflare.zone_settings.tls Update",
             "datadog.monitor.cpu Update",
@@ -482,7 +501,7 @@ async fn the_production_stack_applies_drifts_are_repaired_and_destroy_leaves_not
         plan.render()
     );
     let report = e.apply(&plan).await.unwrap();
-    assert_eq!(report.updated, 4, "{report:?}");
+    assert_eq!(report.updated, 5, "{report:?}");
     let plan = e.plan().await.unwrap();
     assert!(!plan.has_changes(), "{}", plan.render());
 
