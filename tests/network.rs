@@ -18,7 +18,7 @@ use madplan::aws::network::{
     RouteTarget, Subnet, Vpc,
 };
 use madplan::core::plan::Action;
-use madplan::core::{Environment, Error, Plan, TAG_ENVIRONMENT};
+use madplan::core::{Environment, Error, Plan};
 
 fn state_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
@@ -31,79 +31,7 @@ fn output_of(state: &serde_json::Value, address: &str, field: &str) -> String {
         .to_string()
 }
 
-fn env_tag(env: &str) -> Filter {
-    Filter::builder()
-        .name(format!("tag:{TAG_ENVIRONMENT}"))
-        .values(env)
-        .build()
-}
-
-/// Counts what still carries the environment's tag, by kind.
-async fn leftovers(ec2: &aws_sdk_ec2::Client, env: &str) -> BTreeMap<&'static str, usize> {
-    let f = || env_tag(env);
-    let mut out = BTreeMap::new();
-    out.insert(
-        "vpc",
-        ec2.describe_vpcs()
-            .filters(f())
-            .send()
-            .await
-            .unwrap()
-            .vpcs()
-            .len(),
-    );
-    out.insert(
-        "subnet",
-        ec2.describe_subnets()
-            .filters(f())
-            .send()
-            .await
-            .unwrap()
-            .subnets()
-            .len(),
-    );
-    out.insert(
-        "internet_gateway",
-        ec2.describe_internet_gateways()
-            .filters(f())
-            .send()
-            .await
-            .unwrap()
-            .internet_gateways()
-            .len(),
-    );
-    out.insert(
-        "route_table",
-        ec2.describe_route_tables()
-            .filters(f())
-            .send()
-            .await
-            .unwrap()
-            .route_tables()
-            .len(),
-    );
-    out.insert(
-        "security_group",
-        ec2.describe_security_groups()
-            .filters(f())
-            .send()
-            .await
-            .unwrap()
-            .security_groups()
-            .len(),
-    );
-    out.insert(
-        "network_acl",
-        ec2.describe_network_acls()
-            .filters(f())
-            .send()
-            .await
-            .unwrap()
-            .network_acls()
-            .len(),
-    );
-    out
-}
+use common::{env_tag, leftovers};
 
 /// The ids of the VPCs that carry the environment's tag.
 async fn tagged_vpcs(ec2: &aws_sdk_ec2::Client, env: &str) -> Vec<String> {

@@ -13,6 +13,8 @@ pub mod engine;
 pub mod env;
 pub mod error;
 pub mod events;
+#[cfg(feature = "test-util")]
+pub mod faults;
 pub mod graph;
 pub mod input;
 pub mod net;

@@ -4,15 +4,17 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use aws_config::BehaviorVersion;
 use aws_sdk_ec2::config::{Credentials, Region};
+use aws_sdk_ec2::types::Filter;
 use madplan::aws::Aws;
 use madplan::aws::network::VpcId;
 use madplan::aws::network::blueprint::{TwoTier, TwoTierSpec, two_tier};
 use madplan::cli::{Captured, Console, execute};
-use madplan::core::{ApplyReport, Engine, LocalStateStore, Plan};
+use madplan::core::{ApplyReport, Engine, LocalStateStore, Plan, TAG_ENVIRONMENT};
 use madplan::{Environment, Error};
 
 /// The moto server the test command started.
@@ -135,4 +137,79 @@ pub fn region_lock() -> std::fs::File {
     let f = std::fs::File::create(path).unwrap();
     f.lock().unwrap();
     f
+}
+
+/// The filter on madplan's environment tag.
+pub fn env_tag(env: &str) -> Filter {
+    Filter::builder()
+        .name(format!("tag:{TAG_ENVIRONMENT}"))
+        .values(env)
+        .build()
+}
+
+/// Counts what still carries the environment's tag, by kind.
+pub async fn leftovers(ec2: &aws_sdk_ec2::Client, env: &str) -> BTreeMap<&'static str, usize> {
+    let f = || env_tag(env);
+    let mut out = BTreeMap::new();
+    out.insert(
+        "vpc",
+        ec2.describe_vpcs()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .vpcs()
+            .len(),
+    );
+    out.insert(
+        "subnet",
+        ec2.describe_subnets()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .subnets()
+            .len(),
+    );
+    out.insert(
+        "internet_gateway",
+        ec2.describe_internet_gateways()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .internet_gateways()
+            .len(),
+    );
+    out.insert(
+        "route_table",
+        ec2.describe_route_tables()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .route_tables()
+            .len(),
+    );
+    out.insert(
+        "security_group",
+        ec2.describe_security_groups()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .security_groups()
+            .len(),
+    );
+    out.insert(
+        "network_acl",
+        ec2.describe_network_acls()
+            .filters(f())
+            .send()
+            .await
+            .unwrap()
+            .network_acls()
+            .len(),
+    );
+    out
 }
