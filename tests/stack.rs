@@ -16,6 +16,7 @@ use madplan::atlas::client::access::AccessEntry;
 use madplan::atlas::fake::{FakeAtlas, FakeConfig};
 use madplan::cloudflare::client::settings::{MinTlsVersion, TlsVersion};
 use madplan::cloudflare::fake::{Allowance, FakeCloudflare, FakeZone};
+use madplan::core::faults::{Answer, Counts, Fault, FaultProxy, Faults};
 use madplan::core::{Engine, Environment, Error, LocalStateStore, TAG_ENVIRONMENT};
 use madplan::stack::{Settings, StackConfig, Values, Versioned};
 use secrecy::SecretString;
@@ -119,48 +120,117 @@ fn secret(v: &str) -> Versioned {
     }
 }
 
+/// A fault-injecting proxy in front of moto and of each fake.
+struct Proxies {
+    aws: FaultProxy,
+    atlas: FaultProxy,
+    cloudflare: FaultProxy,
+    datadog: FaultProxy,
+}
+
+impl Proxies {
+    fn counts(&self) -> Vec<(&'static str, Counts)> {
+        vec![
+            ("aws", self.aws.counts()),
+            ("atlas", self.atlas.counts()),
+            ("cloudflare", self.cloudflare.counts()),
+            ("datadog", self.datadog.counts()),
+        ]
+    }
+}
+
 impl Fakes {
     fn atlas_client(&self) -> madplan::atlas::Client {
+        self.atlas_client_at(&self.atlas.base_url())
+    }
+
+    fn atlas_client_at(&self, url: &str) -> madplan::atlas::Client {
         madplan::atlas::Client::new(
             madplan::atlas::Credentials::ServiceAccount {
                 client_id: self.atlas_config.service_account.0.clone(),
                 client_secret: SecretString::from(self.atlas_config.service_account.1.clone()),
             },
-            &self.atlas.base_url(),
+            url,
         )
         .unwrap()
     }
 
     fn cloudflare_client(&self) -> madplan::cloudflare::Client {
+        self.cloudflare_client_at(&self.cloudflare.base_url())
+    }
+
+    fn cloudflare_client_at(&self, url: &str) -> madplan::cloudflare::Client {
         madplan::cloudflare::Client::new(
             madplan::cloudflare::ClientConfig::builder()
                 .token(SecretString::from(self.keys.cf_token.clone()))
-                .base_url(self.cloudflare.base_url())
+                .base_url(url.to_string())
                 .build(),
         )
         .unwrap()
     }
 
     fn datadog_client(&self) -> madplan::datadog::Client {
+        self.datadog_client_at(&self.datadog.base_url())
+    }
+
+    fn datadog_client_at(&self, url: &str) -> madplan::datadog::Client {
         madplan::datadog::Client::new(
             madplan::datadog::ClientConfig::new(
                 SecretString::from(self.keys.dd_api.clone()),
                 SecretString::from(self.keys.dd_app.clone()),
                 madplan::datadog::Site::Us1,
             )
-            .with_base_url(self.datadog.base_url()),
+            .with_base_url(url),
         )
         .unwrap()
     }
 
+    /// Proxies in front of moto and the fakes, with no fault yet.
+    async fn proxies(&self) -> Proxies {
+        let none = Faults::none;
+        Proxies {
+            aws: FaultProxy::start(&common::moto_url(), none())
+                .await
+                .unwrap(),
+            atlas: FaultProxy::start(&self.atlas.base_url(), none())
+                .await
+                .unwrap(),
+            cloudflare: FaultProxy::start(&self.cloudflare.base_url(), none())
+                .await
+                .unwrap(),
+            datadog: FaultProxy::start(&self.datadog.base_url(), none())
+                .await
+                .unwrap(),
+        }
+    }
+
     async fn settings(&self) -> Settings {
+        self.settings_via(None).await
+    }
+
+    /// Settings whose providers talk to the fakes directly, or through
+    /// `proxies`.
+    async fn settings_via(&self, proxies: Option<&Proxies>) -> Settings {
+        let (aws, atlas, cloudflare, datadog) = match proxies {
+            None => (
+                common::aws().await,
+                self.atlas_client(),
+                self.cloudflare_client(),
+                self.datadog_client(),
+            ),
+            Some(p) => (
+                common::aws_at(p.aws.url()).await,
+                self.atlas_client_at(p.atlas.url()),
+                self.cloudflare_client_at(p.cloudflare.url()),
+                self.datadog_client_at(p.datadog.url()),
+            ),
+        };
         Settings {
-            aws: common::aws().await,
-            atlas: madplan::atlas::Atlas::new(self.atlas_client())
-                .with_poll_interval(Duration::from_millis(20)),
-            cloudflare: madplan::cloudflare::Cloudflare::new(self.cloudflare_client())
+            aws,
+            atlas: madplan::atlas::Atlas::new(atlas).with_poll_interval(Duration::from_millis(20)),
+            cloudflare: madplan::cloudflare::Cloudflare::new(cloudflare)
                 .poll_every(Duration::from_millis(20)),
-            datadog: madplan::datadog::Datadog::new(self.datadog_client()),
+            datadog: madplan::datadog::Datadog::new(datadog),
             values: Values {
                 region: "us-east-1".into(),
                 aws_account_id: "123456789012".into(),
@@ -179,6 +249,11 @@ impl Fakes {
     /// An environment of `config`, named uniquely for this run.
     async fn env(&self, config: &StackConfig) -> Environment {
         madplan::stack::environment(self.settings().await, config)
+    }
+
+    /// The same, through `proxies`.
+    async fn env_via(&self, config: &StackConfig, proxies: &Proxies) -> Environment {
+        madplan::stack::environment(self.settings_via(Some(proxies)).await, config)
     }
 
     fn no_violations(&self) {
@@ -676,5 +751,141 @@ async fn no_secret_is_printed_logged_or_stored() {
             assert!(!text.contains(value), "the {what} appears in the {place}");
         }
     }
+    f.no_violations();
+}
+
+/// A staging of its own beside another in the same zone and accounts: its
+/// own host names and Slack channel.
+fn apart(mut c: StackConfig) -> StackConfig {
+    c.api_host = format!("api.{}.{ZONE}", c.name);
+    c.frontend_hosts = vec![format!("{}.{ZONE}", c.name)];
+    c.slack_channel = format!("#{}", c.name);
+    c
+}
+
+/// Faults for a REST API: throttling answered with `status` and `body` and
+/// the API's own wait header, and server errors.
+fn rest_faults(share: f64, kinds: &[Fault], seed: u64, throttled: Answer) -> Faults {
+    Faults {
+        share,
+        kinds: kinds.to_vec(),
+        latency: Duration::ZERO,
+        answers: BTreeMap::from([
+            (Fault::Throttled, throttled),
+            (
+                Fault::ServerError,
+                Answer::new(500, "application/json", "{}"),
+            ),
+        ]),
+        seed,
+    }
+}
+
+/// The whole staging stack through 20 % faults on every provider (AWS:
+/// EC2-style throttling, server errors; Atlas, Cloudflare and Datadog: 429
+/// with each API's envelope and wait header, 500; everywhere: connections
+/// dropped before the request reached the emulator): applies may fail cleanly and are repeated until one succeeds;
+/// then a plan through the same faults is clean (a duplicate would be an
+/// error naming both objects), the emulators hold exactly what the state
+/// does, and the requests are counted against a fault-free apply.
+#[tokio::test]
+async fn the_stack_converges_through_faults_on_every_provider() {
+    let _serial = common::region_lock();
+    let f = fakes().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxies = f.proxies().await;
+
+    // Fault-free first, for the request counts.
+    let clean = apart(staging("clean"));
+    let e = engine(f.env_via(&clean, &proxies).await, &dir, "clean");
+    apply(&e).await;
+    let fault_free: usize = proxies.counts().iter().map(|(_, c)| c.requests).sum();
+
+    // Answers lost after the work was done (`Fault::DropAfter`) are left
+    // out: the AWS SDK retries such a create by itself, and where the API
+    // takes no idempotency token (CreateVpc) or moto ignores it
+    // (CreateRouteTable) a second object is made, which the next plan
+    // reports as a duplicate instead of converging.
+    let kinds = [Fault::Throttled, Fault::ServerError, Fault::DropBefore];
+    proxies.aws.set(Faults::ec2(0.2, &kinds, 3));
+    proxies.atlas.set(rest_faults(
+        0.2,
+        &kinds,
+        5,
+        Answer::new(
+            429,
+            "application/json",
+            r#"{"detail":"Too many requests.","error":429,"errorCode":"RATE_LIMITED","reason":"Too Many Requests"}"#,
+        ),
+    ));
+    proxies.cloudflare.set(rest_faults(
+        0.2,
+        &kinds,
+        7,
+        Answer::new(
+            429,
+            "application/json",
+            r#"{"success":false,"errors":[{"code":971,"message":"Please wait and consider throttling your request speed"}],"messages":[],"result":null}"#,
+        )
+        .header("Retry-After", "1"),
+    ));
+    proxies.datadog.set(rest_faults(
+        0.2,
+        &kinds,
+        9,
+        Answer::new(
+            429,
+            "application/json",
+            r#"{"errors":["Rate limit exceeded"]}"#,
+        )
+        .header("X-RateLimit-Limit", "100")
+        .header("X-RateLimit-Period", "10")
+        .header("X-RateLimit-Remaining", "0")
+        .header("X-RateLimit-Reset", "1"),
+    ));
+    let before: usize = proxies.counts().iter().map(|(_, c)| c.requests).sum();
+    let config = apart(staging("faults"));
+    let (_, applies) = common::until_ok(10, || async {
+        let e = engine(f.env_via(&config, &proxies).await, &dir, "faults");
+        let plan = e.plan().await?;
+        e.apply(&plan).await
+    })
+    .await;
+    let after = proxies.counts();
+    let sent: usize = after.iter().map(|(_, c)| c.requests).sum::<usize>() - before;
+    let (plan, plans) = common::until_ok(10, || async {
+        engine(f.env_via(&config, &proxies).await, &dir, "faults")
+            .plan()
+            .await
+    })
+    .await;
+    assert!(!plan.has_changes(), "{}", plan.render());
+    // Straight from the emulators: no duplicate and no orphan.
+    assert_eq!(vpcs(&config.name).await, 1);
+    let state = engine(f.env_via(&config, &proxies).await, &dir, "faults")
+        .load_state()
+        .await
+        .unwrap()
+        .unwrap();
+    let in_state = |kind: &str| state.resources.keys().filter(|a| a.kind() == kind).count();
+    let env_tag = format!("environment:{}", config.name);
+    let monitors = f.datadog_client().monitors_tagged(&env_tag).await.unwrap();
+    assert_eq!(monitors.len(), in_state("datadog.monitor"), "{monitors:?}");
+    let slos = f.datadog_client().slos_tagged(&env_tag).await.unwrap();
+    assert_eq!(slos.len(), in_state("datadog.slo"));
+    let project = state.resources[&"atlas.project.main".parse().unwrap()].outputs["project_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let users = f.atlas_client().database_users(&project).await.unwrap();
+    assert_eq!(users.len(), in_state("atlas.database_user"), "{users:?}");
+    eprintln!(
+        "staging through 20 % faults: {applies} apply(s) and {plans} plan(s); {sent} requests \
+         where a fault-free apply sends {fault_free}; faults by provider: {:?}",
+        after
+            .iter()
+            .map(|(p, c)| (p, c.faults.clone()))
+            .collect::<Vec<_>>()
+    );
     f.no_violations();
 }

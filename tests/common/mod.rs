@@ -29,7 +29,12 @@ pub fn moto_url() -> String {
 
 /// SDK configuration for moto.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    let url = moto_url();
+    sdk_config_at(&moto_url()).await
+}
+
+/// SDK configuration for an endpoint on loopback (moto, or a proxy in
+/// front of it).
+pub async fn sdk_config_at(url: &str) -> aws_config::SdkConfig {
     assert!(
         url.starts_with("http://127.0.0.1:") || url.starts_with("http://localhost:"),
         "tests only talk to loopback, not {url}"
@@ -45,6 +50,11 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 /// The AWS provider, pointed at moto.
 pub async fn aws() -> Aws {
     Aws::from_conf(&sdk_config().await)
+}
+
+/// The AWS provider, pointed at `url` on loopback.
+pub async fn aws_at(url: &str) -> Aws {
+    Aws::from_conf(&sdk_config_at(url).await)
 }
 
 /// A raw EC2 client on moto, for changes behind madplan's back.
@@ -212,4 +222,19 @@ pub async fn leftovers(ec2: &aws_sdk_ec2::Client, env: &str) -> BTreeMap<&'stati
             .len(),
     );
     out
+}
+
+/// Repeats `op` until it succeeds, at most `limit` times; how many it took.
+pub async fn until_ok<T, F, Fut>(limit: usize, mut op: F) -> (T, usize)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, madplan::Error>>,
+{
+    for attempt in 1..=limit {
+        match op().await {
+            Ok(v) => return (v, attempt),
+            Err(e) => eprintln!("attempt {attempt} failed: {e}"),
+        }
+    }
+    panic!("did not succeed in {limit} attempts");
 }
