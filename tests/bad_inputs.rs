@@ -1,4 +1,4 @@
-//! A catalogue of bad inputs across the four providers and the guide's
+//! A catalogue of 40 bad inputs across the four providers and the guide's
 //! policies: a production stack whose configuration is wrong in many ways
 //! at once, extra resources each wrong in one way, and malformed settings.
 //! Every mistake is reported in one run, each naming the resource (or the
@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use aws_config::BehaviorVersion;
 use aws_sdk_ec2::config::{Credentials, Region};
 use madplan::aws::Aws;
-use madplan::core::{Error, Problem};
+use madplan::core::{Error, IntoInput, Problem};
 use madplan::stack::{Settings, StackConfig, Values, Versioned};
 use secrecy::SecretString;
 
@@ -206,6 +206,37 @@ const RESOURCE_MISTAKES: &[Expected] = &[
         "policy rpo: logs are kept Days7, less than 30 days",
     ),
     ("aws.security_group.debug", "ingress", "policy encryption"),
+    // Extra resources, each wrong in one way.
+    (
+        "aws.subnet.stray",
+        "cidr",
+        "192.168.0.0/24 is not inside aws.vpc.main's block",
+    ),
+    (
+        "aws.waf_web_acl.bad",
+        "rules[0]",
+        "a rate limit of 9 is outside what WAF accepts",
+    ),
+    (
+        "aws.waf_logging.to-an-arn",
+        "destination",
+        "WAF only logs to a log group whose name starts with \"aws-waf-logs-\"",
+    ),
+    (
+        "aws.cloudwatch_alarm.slow",
+        "period",
+        "a period of 90 s is not a multiple of 60",
+    ),
+    (
+        "atlas.database_user.robot",
+        "username",
+        "\"not-an-arn\" is not an IAM ARN",
+    ),
+    (
+        "atlas.access_list.twice",
+        "project",
+        "manages this project's access list already",
+    ),
 ];
 
 /// The mistakes of the settings read from the environment's variables.
@@ -252,6 +283,11 @@ const SETTINGS_MISTAKES: &[Expected] = &[
         "ElastiCache refuses it: 7 character(s)",
     ),
     ("", "MADPLAN_POLL_INTERVAL", "is not a duration"),
+    (
+        "",
+        "DD_APP_KEY",
+        "is not a Datadog application key (40 hexadecimal digits; this one has 5",
+    ),
 ];
 
 fn problems_of(err: &Error) -> Vec<String> {
@@ -331,6 +367,59 @@ async fn every_bad_input_is_reported_at_once_without_a_request() {
         "nobody",
         madplan::atlas::resources::DatabaseUser::scram(&stack.project, "nobody", password),
     );
+    env.add(
+        "stray",
+        madplan::aws::network::Subnet::builder()
+            .vpc(&stack.network.vpc)
+            .cidr("192.168.0.0/24")
+            .zone("us-east-1a")
+            .build(),
+    );
+    let bad_acl = env.add(
+        "bad",
+        madplan::aws::waf::WebAcl::builder()
+            .name("bad")
+            .rules(vec![madplan::aws::waf::WafRule::new(
+                "too-low",
+                1,
+                madplan::aws::waf::RuleKind::RateLimit {
+                    limit: madplan::aws::waf::RateLimit::per_ip(9)
+                        .per(madplan::aws::waf::Window::FiveMinutes),
+                    action: madplan::aws::waf::RuleAction::Block,
+                },
+            )])
+            .visibility(madplan::aws::waf::Visibility::on("bad"))
+            .build(),
+    );
+    env.add(
+        "to-an-arn",
+        madplan::aws::waf::Logging::builder()
+            .web_acl(&bad_acl)
+            .destination("arn:aws:logs:us-east-1:123456789012:log-group:waf")
+            .build(),
+    );
+    let mut slow = madplan::aws::observability::alarm::seed::response_time_p95(
+        "slow",
+        "app/web/1",
+        "arn:aws:sns:us-east-1:123456789012:alerts".into_input(),
+    );
+    slow.period = 90;
+    env.add("slow", slow);
+    env.add(
+        "robot",
+        madplan::atlas::resources::DatabaseUser::aws_iam_role(&stack.project, "not-an-arn")
+            .role(madplan::atlas::resources::DbRole::read_write("madplan")),
+    );
+    env.add(
+        "twice",
+        madplan::atlas::resources::AccessList::new(&stack.project)
+            .entry(madplan::atlas::resources::AccessListEntry::cidr(
+                "203.0.113.0/24",
+            ))
+            .entry(madplan::atlas::resources::AccessListEntry::cidr(
+                "203.0.113.0/24",
+            )),
+    );
     let found = problems_of(&env.validate().unwrap_err());
 
     // The settings, from malformed variables.
@@ -345,6 +434,7 @@ async fn every_bad_input_is_reported_at_once_without_a_request() {
         ("MADPLAN_DB_PASSWORD", "short"),
         ("MADPLAN_REDIS_TOKEN", "has spaces and @ at /"),
         ("MADPLAN_POLL_INTERVAL", "soon"),
+        ("DD_APP_KEY", "short"),
     ]);
     let settings_found = problems_of(
         &Settings::read(
@@ -359,7 +449,7 @@ async fn every_bad_input_is_reported_at_once_without_a_request() {
     check(RESOURCE_MISTAKES, &found);
     check(SETTINGS_MISTAKES, &settings_found);
     let total = RESOURCE_MISTAKES.len() + SETTINGS_MISTAKES.len();
-    assert!(total >= 30, "the catalogue holds {total} mistakes");
+    assert!(total >= 40, "the catalogue holds {total} mistakes");
     // Every problem says what to do, in its message or its hint, and every
     // resource problem names its resource and field.
     for line in found.iter().chain(&settings_found) {

@@ -271,7 +271,6 @@ impl<S: StateStore> Engine<S> {
                 .clone();
             let env_name = self.env.name();
             let events = &self.events;
-            let retry = self.options.retry;
             let span = tracing::info_span!("refresh", kind = kind_name);
             calls.push(tracing::Instrument::instrument(
                 async move {
@@ -279,30 +278,13 @@ impl<S: StateStore> Engine<S> {
                     events.event(&Event::Refreshing {
                         kind: kind_name.to_string(),
                     });
-                    // A read is safe to repeat: what the client gave up on
-                    // in transit (`Unavailable`) is read again, with the
-                    // engine's backoff, before the plan fails.
-                    let found = crate::retry::with_retries(
-                        &retry,
-                        kind_name,
-                        || async {
-                            kind.refresh(&provider, env_name, lineage, tracked.clone())
-                                .await
-                                .map_err(|e| {
-                                    if e.class == ErrorClass::Unavailable {
-                                        crate::retry::Attempt::again(e, None)
-                                    } else {
-                                        crate::retry::Attempt::fatal(e)
-                                    }
-                                })
-                        },
-                        |_, _| {},
-                    )
-                    .await
-                    .map_err(|failed| Error::Refresh {
-                        kind: kind_name.to_string(),
-                        source: failed.last.error,
-                    })?;
+                    let found = kind
+                        .refresh(&provider, env_name, lineage, tracked.clone())
+                        .await
+                        .map_err(|source| Error::Refresh {
+                            kind: kind_name.to_string(),
+                            source,
+                        })?;
                     Ok::<_, Error>((kind_name, instance, tracked, found))
                 },
                 span,

@@ -770,27 +770,3 @@ async fn create_before_destroy_moves_dependents_before_the_old_one_goes() {
         new_lb.as_str()
     );
 }
-
-#[tokio::test]
-async fn a_read_the_client_gave_up_on_is_read_again_and_other_errors_are_not() {
-    let world = Shared::default();
-    let dir = tempfile::tempdir().unwrap();
-    let e = engine(basic(&world, (1, 2, 3), "z1"), &dir);
-    // Two reads lost in transit, then an answer: the plan goes through.
-    world.lock().unwrap().list_failures = vec![
-        madplan_core::ErrorClass::Unavailable,
-        madplan_core::ErrorClass::Unavailable,
-    ];
-    let plan = e.plan().await.unwrap();
-    assert_eq!(plan.summary().create, 3);
-    assert_eq!(world.lock().unwrap().lists, 3);
-    // More than the policy's retries: the plan fails, naming the kind.
-    world.lock().unwrap().list_failures = vec![madplan_core::ErrorClass::Unavailable; 4];
-    let err = e.plan().await.unwrap_err().to_string();
-    assert!(err.contains("test.thing"), "{err}");
-    assert_eq!(world.lock().unwrap().lists, 3 + 4);
-    // A refusal is not read again.
-    world.lock().unwrap().list_failures = vec![madplan_core::ErrorClass::Fatal];
-    e.plan().await.unwrap_err();
-    assert_eq!(world.lock().unwrap().lists, 3 + 4 + 1);
-}

@@ -270,6 +270,19 @@ impl Settings {
                 "copy the key from Organization Settings > API Keys",
             );
         }
+        if let Some(app) = (get)("DD_APP_KEY").filter(|v| !v.is_empty())
+            && (app.len() != 40 || !app.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            r.problem(
+                "DD_APP_KEY",
+                format!(
+                    "is not a Datadog application key (40 hexadecimal digits; this one has {} \
+                     characters, the value is not shown)",
+                    app.len()
+                ),
+                "copy it from Organization Settings > Application Keys",
+            );
+        }
         let alert_email = r.required(
             "MADPLAN_ALERT_EMAIL",
             "where infrastructure alerts go, e.g. alerts@madplan.com",

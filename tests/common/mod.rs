@@ -57,6 +57,18 @@ pub async fn aws_at(url: &str) -> Aws {
     Aws::from_conf(&sdk_config_at(url).await)
 }
 
+/// The AWS provider, pointed at `url` on loopback, its SDK making up to
+/// `attempts` attempts per call (what `AWS_MAX_ATTEMPTS` sets) instead of
+/// the standard 3.
+pub async fn aws_at_with_attempts(url: &str, attempts: u32) -> Aws {
+    let conf = sdk_config_at(url)
+        .await
+        .into_builder()
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(attempts))
+        .build();
+    Aws::from_conf(&conf)
+}
+
 /// A raw EC2 client on moto, for changes behind madplan's back.
 pub async fn ec2() -> aws_sdk_ec2::Client {
     aws_sdk_ec2::Client::new(&sdk_config().await)

@@ -162,9 +162,14 @@ impl Resource for Subnet {
             ),
             arn: s.subnet_arn().unwrap_or_default().to_string(),
         };
+        // A new subnet answers whether it maps public addresses; set it
+        // when that is not what the spec says (a subnet a region takes as
+        // its zone's default starts public: moto does so for the first
+        // subnet of a zone).
+        let starts_public = s.map_public_ip_on_launch().unwrap_or(false);
         cx.created(&outputs).await?;
-        if self.public {
-            set_public(aws, outputs.subnet_id.as_str(), true).await?;
+        if self.public != starts_public {
+            set_public(aws, outputs.subnet_id.as_str(), self.public).await?;
         }
         Ok(outputs)
     }

@@ -244,10 +244,6 @@ pub struct World {
     pub fail_delete: Option<String>,
     /// Creates that go through but answer with a retryable error.
     pub lost_answers: usize,
-    /// List calls so far.
-    pub lists: usize,
-    /// How the next list calls fail, in order.
-    pub list_failures: Vec<ErrorClass>,
     pub retryable_failures: usize,
     pub unavailable: usize,
 }
@@ -268,12 +264,7 @@ pub fn api(world: &Shared) -> MockThingApi {
     let mut m = MockThingApi::new();
     let w = world.clone();
     m.expect_list().returning(move |env| {
-        let mut w = w.lock().unwrap();
-        w.lists += 1;
-        if !w.list_failures.is_empty() {
-            let class = w.list_failures.remove(0);
-            return Err(ProviderError::new("test", class, "the list failed"));
-        }
+        let w = w.lock().unwrap();
         Ok(w.things
             .iter()
             .filter(|(_, (e, _, _))| e == env)
