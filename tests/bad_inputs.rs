@@ -5,95 +5,14 @@
 //! variable), the field and what to do, and no request reaches any
 //! provider: all four point at a loopback port that counts connections.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
-use aws_config::BehaviorVersion;
-use aws_sdk_ec2::config::{Credentials, Region};
-use madplan::aws::Aws;
 use madplan::core::{Error, IntoInput, Problem};
-use madplan::stack::{Settings, StackConfig, Values, Versioned};
+use madplan::stack::{Settings, StackConfig};
 use secrecy::SecretString;
-
-async fn tripwire() -> (String, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counted = hits.clone();
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            counted.fetch_add(1, Ordering::SeqCst);
-            drop(socket);
-        }
-    });
-    (url, hits)
-}
-
-async fn aws(url: &str) -> Aws {
-    let conf = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("offline", "offline", None, None, "tests"))
-        .load()
-        .await;
-    Aws::from_conf(&conf)
-}
-
-fn secret(v: &str) -> Versioned {
-    Versioned {
-        value: SecretString::from(v.to_string()),
-        version: "1".into(),
-    }
-}
-
-async fn settings(url: &str) -> Settings {
-    Settings {
-        aws: aws(url).await,
-        atlas: madplan::atlas::Atlas::new(
-            madplan::atlas::Client::new(
-                madplan::atlas::Credentials::ServiceAccount {
-                    client_id: "mdb_sa_id_offline".into(),
-                    client_secret: SecretString::from("offline".to_string()),
-                },
-                url,
-            )
-            .unwrap(),
-        ),
-        cloudflare: madplan::cloudflare::Cloudflare::new(
-            madplan::cloudflare::Client::new(
-                madplan::cloudflare::ClientConfig::builder()
-                    .token(SecretString::from("offline-token".to_string()))
-                    .base_url(url.to_string())
-                    .build(),
-            )
-            .unwrap(),
-        ),
-        datadog: madplan::datadog::Datadog::new(
-            madplan::datadog::Client::new(
-                madplan::datadog::ClientConfig::new(
-                    SecretString::from("0123456789abcdef0123456789abcdef".to_string()),
-                    SecretString::from("0123456789abcdef0123456789abcdef01234567".to_string()),
-                    madplan::datadog::Site::Us1,
-                )
-                .with_base_url(url),
-            )
-            .unwrap(),
-        ),
-        values: Values {
-            region: "us-east-1".into(),
-            aws_account_id: "123456789012".into(),
-            atlas_org: "5f00000000000000000000aa".into(),
-            zone: "madplan.com".into(),
-            datadog_site: "datadoghq.com".into(),
-            datadog_api_key: secret("0123456789abcdef0123456789abcdef"),
-            alert_email: "alerts@madplan.com".into(),
-            pagerduty_key: secret("offline-pagerduty-integration-key"),
-            db_password: secret("offline-db-password"),
-            redis_token: secret("offline-redis-token-0000"),
-        },
-    }
-}
 
 fn show(p: &Problem) -> String {
     format!(
@@ -315,7 +234,7 @@ fn check(expected: &[Expected], found: &[String]) {
 
 #[tokio::test]
 async fn every_bad_input_is_reported_at_once_without_a_request() {
-    let (url, hits) = tripwire().await;
+    let (url, hits) = common::offline::tripwire().await;
 
     // The production stack, wrong in many ways at once.
     let mut config = StackConfig::production("madplan.com");
@@ -332,7 +251,7 @@ async fn every_bad_input_is_reported_at_once_without_a_request() {
     config.frontend_hosts = vec!["not a host".into()];
     config.slack_channel = "no-hash".into();
     config.redis_node_type = madplan::aws::cache::NodeType::from("t4g.medium");
-    let settings = settings(&url).await;
+    let settings = common::offline::settings(&url).await;
     let mut env = madplan::core::Environment::new(&config.name);
     env.add_provider(settings.aws);
     env.add_provider(settings.atlas);
@@ -439,7 +358,7 @@ async fn every_bad_input_is_reported_at_once_without_a_request() {
     let settings_found = problems_of(
         &Settings::read(
             &|k| vars.get(k).map(|v| v.to_string()),
-            aws(&url).await,
+            common::aws_at(&url).await,
             None,
         )
         .map(|_| ())

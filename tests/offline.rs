@@ -6,96 +6,15 @@
 //! provider points at a loopback listener that counts connections, and the
 //! count stays zero.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
 
-use aws_config::BehaviorVersion;
-use aws_sdk_ec2::config::{Credentials, Region};
-use madplan::aws::Aws;
+use std::sync::atomic::Ordering;
+
 use madplan::aws::network::SubnetId;
 use madplan::aws::network::{Subnet, SubnetOutputs, Vpc, VpcId, VpcOutputs};
 use madplan::core::offline::MockWorld;
 use madplan::core::{Action, Environment, Error};
-use madplan::stack::{Settings, StackConfig, Values, Versioned};
-use secrecy::SecretString;
-
-/// A loopback port that accepts and drops connections, counting them: where
-/// every provider of these tests points.
-async fn tripwire() -> (String, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counted = hits.clone();
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            counted.fetch_add(1, Ordering::SeqCst);
-            drop(socket);
-        }
-    });
-    (url, hits)
-}
-
-async fn aws(url: &str) -> Aws {
-    let conf = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("offline", "offline", None, None, "tests"))
-        .load()
-        .await;
-    Aws::from_conf(&conf)
-}
-
-fn secret(v: &str) -> Versioned {
-    Versioned {
-        value: SecretString::from(v.to_string()),
-        version: "1".into(),
-    }
-}
-
-async fn settings(url: &str) -> Settings {
-    let atlas = madplan::atlas::Client::new(
-        madplan::atlas::Credentials::ServiceAccount {
-            client_id: "mdb_sa_id_offline".into(),
-            client_secret: SecretString::from("offline".to_string()),
-        },
-        url,
-    )
-    .unwrap();
-    let cloudflare = madplan::cloudflare::Client::new(
-        madplan::cloudflare::ClientConfig::builder()
-            .token(SecretString::from("offline-token".to_string()))
-            .base_url(url.to_string())
-            .build(),
-    )
-    .unwrap();
-    let datadog = madplan::datadog::Client::new(
-        madplan::datadog::ClientConfig::new(
-            SecretString::from("0123456789abcdef0123456789abcdef".to_string()),
-            SecretString::from("0123456789abcdef0123456789abcdef01234567".to_string()),
-            madplan::datadog::Site::Us1,
-        )
-        .with_base_url(url),
-    )
-    .unwrap();
-    Settings {
-        aws: aws(url).await,
-        atlas: madplan::atlas::Atlas::new(atlas),
-        cloudflare: madplan::cloudflare::Cloudflare::new(cloudflare),
-        datadog: madplan::datadog::Datadog::new(datadog),
-        values: Values {
-            region: "us-east-1".into(),
-            aws_account_id: "123456789012".into(),
-            atlas_org: "5f00000000000000000000aa".into(),
-            zone: "madplan.com".into(),
-            datadog_site: "datadoghq.com".into(),
-            datadog_api_key: secret("0123456789abcdef0123456789abcdef"),
-            alert_email: "alerts@madplan.com".into(),
-            pagerduty_key: secret("offline-pagerduty-key"),
-            db_password: secret("offline-db-password"),
-            redis_token: secret("offline-redis-token-0000"),
-        },
-    }
-}
+use madplan::stack::StackConfig;
 
 /// The answers of the stack's two data sources.
 fn data_answers(world: MockWorld) -> MockWorld {
@@ -121,8 +40,8 @@ fn data_answers(world: MockWorld) -> MockWorld {
 
 #[tokio::test]
 async fn the_production_stack_plans_offline_without_a_request() {
-    let (url, hits) = tripwire().await;
-    let env = madplan::stack::production(settings(&url).await);
+    let (url, hits) = common::offline::tripwire().await;
+    let env = madplan::stack::production(common::offline::settings(&url).await);
     let plan = env.plan_offline(&data_answers(MockWorld::empty())).unwrap();
 
     let managed: Vec<_> = plan
@@ -163,10 +82,10 @@ async fn the_production_stack_plans_offline_without_a_request() {
 
 #[tokio::test]
 async fn a_policy_breach_is_refused_offline() {
-    let (url, hits) = tripwire().await;
+    let (url, hits) = common::offline::tripwire().await;
     let mut config = StackConfig::production("madplan.com");
     config.retention_days = 7;
-    let env = madplan::stack::environment(settings(&url).await, &config);
+    let env = madplan::stack::environment(common::offline::settings(&url).await, &config);
     let err = env
         .plan_offline(&data_answers(MockWorld::empty()))
         .map(|p| p.summary())
@@ -191,8 +110,8 @@ async fn a_policy_breach_is_refused_offline() {
 
 #[tokio::test]
 async fn a_given_world_shows_drift_and_what_is_gone() {
-    let (url, hits) = tripwire().await;
-    let mut env = Environment::new("staging").with_provider(aws(&url).await);
+    let (url, hits) = common::offline::tripwire().await;
+    let mut env = Environment::new("staging").with_provider(common::aws_at(&url).await);
     env.default_tags([("Project", "madplan"), ("Environment", "staging")]);
     let vpc = env.add(
         "main",
@@ -287,8 +206,8 @@ fn madplan_keys_are_not_default_tags() {
 
 #[tokio::test]
 async fn an_environment_without_the_guides_monitors_is_refused() {
-    let (url, _) = tripwire().await;
-    let s = settings(&url).await;
+    let (url, _) = common::offline::tripwire().await;
+    let s = common::offline::settings(&url).await;
     let mut env = Environment::new("production").with_provider(s.datadog);
     madplan::stack::add_policies(&mut env, &StackConfig::production("madplan.com"));
     let err = env.validate().unwrap_err();

@@ -894,6 +894,32 @@ async fn the_stack_converges_through_faults_on_every_provider() {
         .to_string();
     let users = f.atlas_client().database_users(&project).await.unwrap();
     assert_eq!(users.len(), in_state("atlas.database_user"), "{users:?}");
+    // The no-op plan under 50 ms per request on every provider, against one
+    // round trip: how much of the refresh runs at once.
+    let slow = Faults {
+        latency: Duration::from_millis(50),
+        ..Faults::none()
+    };
+    for p in [
+        &proxies.aws,
+        &proxies.atlas,
+        &proxies.cloudflare,
+        &proxies.datadog,
+    ] {
+        p.set(slow.clone());
+    }
+    let started = std::time::Instant::now();
+    let plan = engine(f.env_via(&config, &proxies).await, &dir, "faults")
+        .plan()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(!plan.has_changes(), "{}", plan.render());
+    eprintln!(
+        "no-op plan of staging at 50 ms per request: {} ms, {:.1} round trips",
+        took.as_millis(),
+        took.as_secs_f64() / 0.05
+    );
     eprintln!(
         "staging through 20 % faults: {applies} apply(s) and {plans} plan(s); {sent} requests \
          where a fault-free apply sends {fault_free}; faults by provider: {:?}",

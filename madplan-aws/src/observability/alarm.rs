@@ -497,6 +497,40 @@ fn from_api(a: &MetricAlarm) -> Alarm {
     }
 }
 
+/// Brings an alarm's tags from `before` to `after` (`PutMetricAlarm` sets
+/// tags only when it creates the alarm).
+pub(crate) async fn retag(
+    aws: &Aws,
+    arn: &str,
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+) -> Result<(), ProviderError> {
+    let (gone, set) = tag_changes(before, after);
+    if !gone.is_empty() {
+        aws.cloudwatch()
+            .untag_resource()
+            .resource_arn(arn)
+            .set_tag_keys(Some(gone))
+            .send()
+            .await
+            .map_err(aws_error)?;
+    }
+    if !set.is_empty() {
+        aws.cloudwatch()
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(
+                set.into_iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(aws_error)?;
+    }
+    Ok(())
+}
+
 impl Resource for Alarm {
     const KIND: &'static str = "aws.cloudwatch_alarm";
     const FORCES_REPLACEMENT: &'static [&'static str] = &["name"];
@@ -673,30 +707,7 @@ impl Resource for Alarm {
             self.put(aws, None).await?;
         }
         if changed.iter().any(|c| c == "tags") {
-            let (gone, set) = tag_changes(&prior.spec.tags, &self.tags);
-            let arn = prior.outputs.arn.as_str();
-            if !gone.is_empty() {
-                aws.cloudwatch()
-                    .untag_resource()
-                    .resource_arn(arn)
-                    .set_tag_keys(Some(gone))
-                    .send()
-                    .await
-                    .map_err(aws_error)?;
-            }
-            if !set.is_empty() {
-                aws.cloudwatch()
-                    .tag_resource()
-                    .resource_arn(arn)
-                    .set_tags(Some(
-                        set.into_iter()
-                            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                            .collect(),
-                    ))
-                    .send()
-                    .await
-                    .map_err(aws_error)?;
-            }
+            retag(aws, &prior.outputs.arn, &prior.spec.tags, &self.tags).await?;
         }
         Ok(prior.outputs.clone())
     }

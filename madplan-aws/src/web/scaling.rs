@@ -844,35 +844,13 @@ impl Resource for ScalingRule {
             prior.outputs.clone()
         };
         if changed.iter().any(|c| c == "tags") {
-            let (gone, set) = crate::support::tag_changes(&prior.spec.tags, &self.tags);
-            let arn = outputs.alarm_arn.as_str();
-            if !gone.is_empty() {
-                aws.cloudwatch()
-                    .untag_resource()
-                    .resource_arn(arn)
-                    .set_tag_keys(Some(gone))
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-            }
-            if !set.is_empty() {
-                aws.cloudwatch()
-                    .tag_resource()
-                    .resource_arn(arn)
-                    .set_tags(Some(
-                        set.into_iter()
-                            .map(|(k, v)| {
-                                aws_sdk_cloudwatch::types::Tag::builder()
-                                    .key(k)
-                                    .value(v)
-                                    .build()
-                            })
-                            .collect(),
-                    ))
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-            }
+            crate::observability::alarm::retag(
+                aws,
+                &outputs.alarm_arn,
+                &prior.spec.tags,
+                &self.tags,
+            )
+            .await?;
         }
         Ok(outputs)
     }
