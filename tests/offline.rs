@@ -226,3 +226,76 @@ async fn an_environment_without_the_guides_monitors_is_refused() {
         "{err}"
     );
 }
+
+/// Each of the guide's policies refuses a production stack that breaks it,
+/// naming the resource and the field, before any request: a second,
+/// unprotected load balancer without the WAF (`waf`, `protection`),
+/// Cloudflare settings left at their defaults (`tls-floor`), an SSH rule
+/// open to the internet (`encryption`) and a week of log retention
+/// (`rpo`); `alerts` has its own test below.
+#[tokio::test]
+async fn each_policy_refuses_a_stack_that_breaks_it() {
+    let (url, hits) = common::offline::tripwire().await;
+    let mut config = StackConfig::production("madplan.com");
+    config.log_retention = madplan::aws::observability::Retention::Days7;
+    let settings = common::offline::settings(&url).await;
+    let mut env = Environment::new(&config.name);
+    env.add_provider(settings.aws);
+    env.add_provider(settings.atlas);
+    env.add_provider(settings.cloudflare);
+    env.add_provider(settings.datadog);
+    let stack = madplan::stack::madplan(&mut env, &config, &settings.values);
+    madplan::stack::add_policies(&mut env, &config);
+    env.add(
+        "side",
+        madplan::aws::web::LoadBalancer::builder()
+            .name("side")
+            .subnets([&stack.network.public[0], &stack.network.public[1]])
+            .security_groups([&stack.network.lb_group])
+            .build(),
+    );
+    env.add(
+        "loose",
+        madplan::cloudflare::ZoneSettings::on("0123456789abcdef0123456789abcdef"),
+    );
+    env.add(
+        "ssh",
+        madplan::aws::network::SecurityGroup::builder()
+            .name("ssh")
+            .vpc(&stack.network.vpc)
+            .ingress([madplan::aws::network::Rule::tcp(
+                madplan::aws::network::PortRange::port(22),
+                madplan::aws::network::Peer::cidr("0.0.0.0/0"),
+            )])
+            .build(),
+    );
+    let err = env.validate().unwrap_err();
+    let Error::Invalid(problems) = &err else {
+        panic!("{err}")
+    };
+    let found = |address: &str, field: &str, policy: &str| {
+        problems.0.iter().any(|p| {
+            p.address.as_ref().is_some_and(|a| a.to_string() == address)
+                && p.field.as_deref() == Some(field)
+                && p.message.starts_with(&format!("policy {policy}:"))
+        })
+    };
+    for (address, field, policy) in [
+        ("aws.load_balancer.side", "waf", "waf"),
+        (
+            "aws.load_balancer.side",
+            "deletion_protection",
+            "protection",
+        ),
+        ("cloudflare.zone_settings.loose", "ssl", "tls-floor"),
+        ("cloudflare.zone_settings.loose", "hsts", "tls-floor"),
+        ("aws.security_group.ssh", "ingress", "encryption"),
+        ("aws.log_group.app", "retention", "rpo"),
+    ] {
+        assert!(
+            found(address, field, policy),
+            "no `{policy}` problem at {address} {field}:\n{err}"
+        );
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
