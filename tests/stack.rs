@@ -485,7 +485,13 @@ async fn the_production_stack_applies_drifts_are_repaired_and_destroy_leaves_not
     let plan = e.plan().await.unwrap();
     assert!(!plan.has_changes(), "{}", plan.render());
     let outputs = e.outputs().await.unwrap();
-    for name in ["api_url", "load_balancer", "mongodb_uri", "redis_primary"] {
+    for name in [
+        "api_url",
+        "load_balancer",
+        "mongodb_uri",
+        "redis_primary",
+        "dashboard_id",
+    ] {
         assert!(outputs[name].is_some(), "{name} is not known: {outputs:?}");
     }
     let uri = outputs["mongodb_uri"].clone().unwrap();

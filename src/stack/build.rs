@@ -301,6 +301,8 @@ pub fn madplan(env: &mut Environment, config: &StackConfig, settings: &Values) -
         ));
     }
     let monitoring = add_monitoring(env, &monitoring_settings);
+    // The service's dashboard: https://app.DD_SITE/dashboard/ID
+    env.export::<String>("dashboard_id", monitoring.dashboard.output("id"));
     let datadog_role = monitoring
         .aws
         .clone()
