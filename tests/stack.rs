@@ -787,6 +787,7 @@ fn rest_faults(share: f64, kinds: &[Fault], seed: u64, throttled: Answer) -> Fau
             ),
         ]),
         seed,
+        max_faults: None,
     }
 }
 

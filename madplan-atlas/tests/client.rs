@@ -1194,3 +1194,38 @@ async fn a_server_that_accepts_but_never_answers_fails_at_the_total_timeout() {
     );
     held.abort();
 }
+
+#[tokio::test]
+async fn a_token_request_lost_in_transit_is_asked_again() {
+    use madplan_core::faults::{Fault, FaultProxy, Faults};
+    let config = FakeConfig::default();
+    let fake = FakeAtlas::start(config.clone()).await;
+    // The first two connections are closed before reaching Atlas.
+    let proxy = FaultProxy::start(
+        &fake.base_url(),
+        Faults {
+            share: 1.0,
+            kinds: vec![Fault::DropBefore],
+            max_faults: Some(2),
+            ..Faults::none()
+        },
+    )
+    .await
+    .unwrap();
+    let atlas = Client::new(
+        Credentials::ServiceAccount {
+            client_id: config.service_account.0.clone(),
+            client_secret: SecretString::from(config.service_account.1.clone()),
+        },
+        proxy.url(),
+    )
+    .unwrap()
+    .with_retry(fast());
+    atlas
+        .create_project("p", "5f0000000000000000000001")
+        .await
+        .unwrap();
+    assert_eq!(proxy.counts().faults[&Fault::DropBefore], 2);
+    assert_eq!(fake.token_requests(), 1);
+    no_violations(&fake);
+}

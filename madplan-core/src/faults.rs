@@ -98,6 +98,9 @@ pub struct Faults {
     pub answers: BTreeMap<Fault, Answer>,
     /// The generator's seed.
     pub seed: u64,
+    /// At most this many faults in all, then none (`None`: no limit): with
+    /// `share` 1.0, exactly the first N requests fail.
+    pub max_faults: Option<usize>,
 }
 
 impl Faults {
@@ -109,6 +112,7 @@ impl Faults {
             latency: Duration::ZERO,
             answers: BTreeMap::new(),
             seed: 1,
+            max_faults: None,
         }
     }
 
@@ -124,6 +128,7 @@ impl Faults {
                 (Fault::ServerError, Answer::ec2_internal()),
             ]),
             seed,
+            max_faults: None,
         }
     }
 }
@@ -166,6 +171,18 @@ impl Shared {
             .clone();
         if faults.kinds.is_empty() || self.draw() >= faults.share {
             return None;
+        }
+        if let Some(max) = faults.max_faults {
+            let so_far: usize = self
+                .counts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .faults
+                .values()
+                .sum();
+            if so_far >= max {
+                return None;
+            }
         }
         let i = (self.draw() * faults.kinds.len() as f64) as usize;
         faults.kinds.get(i.min(faults.kinds.len() - 1)).copied()

@@ -210,22 +210,45 @@ impl Client {
             return Ok(t.value.clone());
         }
         let url = format!("{}/api/oauth/token", self.base);
-        let resp = self
-            .http
-            .post(&url)
-            .basic_auth(client_id, Some(secret.expose_secret()))
-            .header("accept", "application/json")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("grant_type=client_credentials")
-            .send()
-            .await
-            .map_err(|e| Error::Auth(format!("the token request failed: {e}")))?;
-        if !resp.status().is_success() {
-            return Err(Error::Auth(format!(
-                "the token endpoint answered {}; check MONGODB_ATLAS_CLIENT_ID and _CLIENT_SECRET",
-                resp.status()
-            )));
-        }
+        // Asking for a token changes nothing at Atlas: a request lost in
+        // transit, a 429 or a 5xx is asked again (with the client's retry
+        // policy); a refusal of the credentials is not.
+        let resp = with_retries(
+            &self.retry,
+            "POST /api/oauth/token",
+            || async {
+                let resp = self
+                    .http
+                    .post(&url)
+                    .basic_auth(client_id, Some(secret.expose_secret()))
+                    .header("accept", "application/json")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body("grant_type=client_credentials")
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        Attempt::again(Error::Auth(format!("the token request failed: {e}")), None)
+                    })?;
+                let status = resp.status();
+                if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+                    let wait = madplan_core::rest::retry_after(resp.headers());
+                    return Err(Attempt::again(
+                        Error::Auth(format!("the token endpoint answered {status}")),
+                        wait,
+                    ));
+                }
+                if !status.is_success() {
+                    return Err(Attempt::fatal(Error::Auth(format!(
+                        "the token endpoint answered {status}; check MONGODB_ATLAS_CLIENT_ID and \
+                         _CLIENT_SECRET"
+                    ))));
+                }
+                Ok(resp)
+            },
+            |_, _| {},
+        )
+        .await
+        .map_err(|f| f.last.error)?;
         let answer: TokenAnswer = resp
             .json()
             .await
