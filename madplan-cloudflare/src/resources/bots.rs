@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::restore::{Values, record_prior, to_restore};
-use super::{Cloudflare, ZoneId, ZoneRef, unresolved, zones_to_read};
+use super::{Cloudflare, ZoneId, ZoneRef, claim_zone, unresolved, zones_to_read};
 use crate::client::bots::{BotManagement, SbfmAction};
 use crate::error::Error;
 
@@ -233,15 +233,7 @@ impl Resource for BotProtection {
                 .await
                 .map_err(Error::into_provider)?;
             let spec = Self::from_live(&zone, live);
-            for t in cx
-                .tracked
-                .iter()
-                .filter(|t| t.outputs.zone_id.as_str() == zone)
-            {
-                if let Some(claim) = cx.claim(|o| o == &t.outputs, |_| None) {
-                    found.push(Found::new(claim, spec.clone(), t.outputs.clone()));
-                }
-            }
+            claim_zone(cx, &zone, |o| o.zone_id.as_str(), &spec, &mut found);
         }
         Ok(found)
     }

@@ -367,6 +367,33 @@ pub(crate) async fn zones_to_read<R: madplan_core::Resource>(
     Ok(zones.into_iter().collect())
 }
 
+/// For a kind that is one object per zone (its settings, its bot
+/// protection): `live` read from `zone` is what every tracked resource of
+/// that zone observes.
+pub(crate) fn claim_zone<R: madplan_core::Resource>(
+    cx: &RefreshCx<R>,
+    zone: &str,
+    tracked_zone: impl Fn(&R::Outputs) -> &str,
+    live: &R,
+    found: &mut Vec<madplan_core::Found<R>>,
+) where
+    R::Outputs: PartialEq,
+{
+    for t in cx
+        .tracked
+        .iter()
+        .filter(|t| tracked_zone(&t.outputs) == zone)
+    {
+        if let Some(claim) = cx.claim(|o| o == &t.outputs, |_| None) {
+            found.push(madplan_core::Found::new(
+                claim,
+                live.clone(),
+                t.outputs.clone(),
+            ));
+        }
+    }
+}
+
 /// The error for an input the engine should have resolved.
 pub(crate) fn unresolved(e: madplan_core::input::Unresolved) -> ProviderError {
     ProviderError::new("madplan", ErrorClass::Fatal, e.to_string())

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::restore::{Values, record_prior, to_restore};
-use super::{Cloudflare, ZoneId, unresolved, zones_to_read};
+use super::{Cloudflare, ZoneId, claim_zone, unresolved, zones_to_read};
 use crate::client::settings::{
     AlwaysUseHttps, AutomaticHttpsRewrites, Hsts, MinTlsVersion, OnOff, SecurityHeader,
     SecurityHeaderValue, Setting, Ssl, SslMode, Tls13, Tls13Setting, TlsVersion, ZoneSettingValues,
@@ -331,15 +331,7 @@ impl Resource for ZoneSettings {
                 .await
                 .map_err(Error::into_provider)?;
             let spec = Self::from_live(&zone, &all)?;
-            for t in cx
-                .tracked
-                .iter()
-                .filter(|t| t.outputs.zone_id.as_str() == zone)
-            {
-                if let Some(claim) = cx.claim(|o| o == &t.outputs, |_| None) {
-                    found.push(Found::new(claim, spec.clone(), t.outputs.clone()));
-                }
-            }
+            claim_zone(cx, &zone, |o| o.zone_id.as_str(), &spec, &mut found);
         }
         Ok(found)
     }

@@ -22,7 +22,7 @@ use madplan_core::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Datadog, deleted, provider_error, unresolved};
+use super::{Datadog, deleted, incomplete, provider_error, unresolved};
 use crate::client::aws::{AwsAccount, AwsAuth, AwsPartition};
 
 /// An AWS account of Datadog's AWS integration.
@@ -197,11 +197,7 @@ impl Resource for AwsIntegration {
         let (Some(config_id), Some(external_id)) =
             (made.id.clone(), made.external_id().map(str::to_string))
         else {
-            return Err(ProviderError::new(
-                "datadog",
-                madplan_core::ErrorClass::Fatal,
-                "Datadog added the AWS account but answered no id or external id",
-            ));
+            return Err(incomplete("the AWS account's id and external id"));
         };
         let outputs = AwsIntegrationOutputs {
             config_id,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::slo::{Slo, SloId};
-use super::{Datadog, deleted, found, marker_tags, marks, provider_error, unresolved};
+use super::{Datadog, deleted, found, incomplete, marker_tags, marks, provider_error, unresolved};
 use crate::client::Extra;
 use crate::client::dashboards::{
     Aggregator, Axis, Dashboard as Wire, Definition, DisplayType, LayoutType, Marker as WireMarker,
@@ -608,13 +608,7 @@ impl Resource for Dashboard {
             .create_dashboard(&self.wire(cx, None)?)
             .await
             .map_err(provider_error)?;
-        let id = made.id.ok_or_else(|| {
-            ProviderError::new(
-                "datadog",
-                madplan_core::ErrorClass::Fatal,
-                "Datadog made the dashboard but answered no id",
-            )
-        })?;
+        let id = made.id.ok_or_else(|| incomplete("the dashboard's id"))?;
         let outputs = DashboardOutputs { id };
         cx.created(&outputs).await?;
         Ok(outputs)

@@ -111,6 +111,17 @@ pub(crate) fn provider_error(e: Error) -> ProviderError {
     p.with_source(e)
 }
 
+/// A create Datadog answered without what it must name (`what`, e.g. "the
+/// monitor's id"): the object may exist, so the next refresh finds it by
+/// its marker tags.
+pub(crate) fn incomplete(what: &str) -> ProviderError {
+    ProviderError::new(
+        "datadog",
+        ErrorClass::Fatal,
+        format!("Datadog answered a create without {what}"),
+    )
+}
+
 /// An input the engine should have resolved.
 pub(crate) fn unresolved(e: madplan_core::input::Unresolved) -> ProviderError {
     ProviderError::new("datadog", ErrorClass::Fatal, e.to_string())

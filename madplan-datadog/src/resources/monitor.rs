@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use super::routing::{Notify, check_text, message, parse_message};
 use super::synthetic::SyntheticTest;
 use super::{
-    Datadog, all_tags, check_priority, check_tags, deleted, environment_tag, found, marks,
-    provider_error, unresolved, user_tags,
+    Datadog, all_tags, check_priority, check_tags, deleted, environment_tag, found, incomplete,
+    marks, provider_error, unresolved, user_tags,
 };
 use crate::client::Extra;
 use crate::client::monitors::{
@@ -878,13 +878,7 @@ impl Resource for Monitor {
             .create_monitor(&self.wire(cx, None)?)
             .await
             .map_err(provider_error)?;
-        let id = made.id.ok_or_else(|| {
-            ProviderError::new(
-                "datadog",
-                madplan_core::ErrorClass::Fatal,
-                "Datadog made the monitor but answered no id",
-            )
-        })?;
+        let id = made.id.ok_or_else(|| incomplete("the monitor's id"))?;
         let outputs = MonitorOutputs { id: MonitorId(id) };
         cx.created(&outputs).await?;
         Ok(outputs)

@@ -14,8 +14,8 @@ use serde_json::Value;
 use super::monitor::{Monitor, MonitorId};
 use super::synthetic::SyntheticTest;
 use super::{
-    Datadog, all_tags, check_tags, deleted, environment_tag, found, marks, provider_error,
-    unresolved, user_tags,
+    Datadog, all_tags, check_tags, deleted, environment_tag, found, incomplete, marks,
+    provider_error, unresolved, user_tags,
 };
 use crate::client::slos::{
     SliceComparator, Slo as Wire, SloKind, SloQuery, SloThreshold, TimeSlice, Timeframe,
@@ -441,13 +441,7 @@ impl Resource for Slo {
             .create_slo(&self.wire(cx, None)?)
             .await
             .map_err(provider_error)?;
-        let id = made.id.ok_or_else(|| {
-            ProviderError::new(
-                "datadog",
-                madplan_core::ErrorClass::Fatal,
-                "Datadog made the SLO but answered no id",
-            )
-        })?;
+        let id = made.id.ok_or_else(|| incomplete("the SLO's id"))?;
         let outputs = SloOutputs { id: SloId(id) };
         cx.created(&outputs).await?;
         Ok(outputs)

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::monitor::MonitorId;
 use super::routing::{Notify, check_text, message, parse_message};
 use super::{
-    Datadog, all_tags, check_priority, check_tags, deleted, environment_tag, marks, provider_error,
-    unresolved, user_tags,
+    Datadog, all_tags, check_priority, check_tags, deleted, environment_tag, incomplete, marks,
+    provider_error, unresolved, user_tags,
 };
 use crate::client::synthetics::{
     ApiTest, Check, HttpAssertion, Retry, SslAssertion, TestMonitorOptions, TestOptions,
@@ -314,11 +314,7 @@ impl Resource for SyntheticTest {
             .await
             .map_err(provider_error)?;
         let (Some(public_id), Some(monitor)) = (made.public_id, made.monitor_id) else {
-            return Err(ProviderError::new(
-                "datadog",
-                madplan_core::ErrorClass::Fatal,
-                "Datadog made the test but answered no public id or monitor",
-            ));
+            return Err(incomplete("the test's public id and monitor"));
         };
         let outputs = SyntheticOutputs {
             public_id,
