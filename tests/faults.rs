@@ -5,17 +5,31 @@
 //! (cleanly) and are repeated; in the end the network exists exactly once, a
 //! plan through the same faults is clean, and a destroy leaves nothing.
 //!
-//! Answers lost after moto did the work (`Fault::DropAfter`) are not in the
-//! suite yet: the AWS SDK retries such a create by itself, and where the API
-//! takes no idempotency token (CreateVpc) or moto ignores it
-//! (CreateRouteTable) a second object is made; the next plan names both
-//! (`Error::Duplicate`) instead of converging.
+//! Answers lost after moto did the work (`Fault::DropAfter`) are in the
+//! suite too: the creates that have no idempotency key the emulator honours
+//! (`CreateVpc`, `CreateInternetGateway`, `AllocateAddress`,
+//! `CreateRouteTable`, `CreateNetworkAcl`) are not sent again by the SDK when
+//! their answer is lost; the create fails, and the next apply adopts the
+//! tagged object the lost call made instead of making a second one.
 
 mod common;
 
+use aws_sdk_ec2::types::Filter;
+use madplan::aws::network::blueprint::{NatGateways, two_tier};
 use madplan::core::faults::{Fault, FaultProxy, Faults};
+use madplan::core::{Environment, TAG_ENVIRONMENT};
+
+/// `MADPLAN_FAULT_SEED` when set (to explore or reproduce a run), else
+/// `default`.
+fn seed_or(default: u64) -> u64 {
+    std::env::var("MADPLAN_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
 
 async fn converges_through(kinds: &[Fault], seed: u64) {
+    let seed = seed_or(seed);
     let moto = common::moto_url();
     // The requests of the same apply without faults, for comparison.
     let clean = FaultProxy::start(&moto, Faults::none()).await.unwrap();
@@ -42,6 +56,12 @@ async fn converges_through(kinds: &[Fault], seed: u64) {
     })
     .await;
     let applied = proxy.counts();
+    for kind in kinds {
+        assert!(
+            applied.faults.get(kind).is_some_and(|&n| n > 0),
+            "the seed drew no {kind:?}: {applied:?}"
+        );
+    }
     let (plan, plans) = common::until_ok(10, || {
         common::plan(common::network(&name, &aws, 2).0, &state)
     })
@@ -69,7 +89,7 @@ async fn converges_through(kinds: &[Fault], seed: u64) {
     let left = common::leftovers(&ec2, &name).await;
     assert!(left.values().all(|&n| n == 0), "{left:?}");
     eprintln!(
-        "{kinds:?} on 20 % of requests: {applies} apply(s), {plans} plan(s), {destroys} destroy(s); \
+        "{kinds:?} on 20 % of requests (seed {seed}): {applies} apply(s), {plans} plan(s), {destroys} destroy(s); \
          the applies sent {} requests ({} reached moto, faults {:?}) where a fault-free apply \
          sends {fault_free}",
         applied.requests, applied.forwarded, applied.faults
@@ -83,4 +103,96 @@ async fn the_network_converges_through_throttling_errors_and_lost_requests() {
         7,
     )
     .await;
+}
+
+#[tokio::test]
+async fn the_network_converges_when_answers_are_lost_after_the_work() {
+    converges_through(
+        &[
+            Fault::Throttled,
+            Fault::ServerError,
+            Fault::DropBefore,
+            Fault::DropAfter,
+        ],
+        17,
+    )
+    .await;
+}
+
+/// Creates without an idempotency key the emulator honours.
+const UNKEYED: [&str; 5] = [
+    "Action=CreateVpc&",
+    "Action=CreateInternetGateway&",
+    "Action=AllocateAddress&",
+    "Action=CreateRouteTable&",
+    "Action=CreateNetworkAcl&",
+];
+
+/// The network with one NAT gateway (so an Elastic IP is allocated).
+fn with_nat(name: &str, aws: &madplan::aws::Aws) -> Environment {
+    let mut env = Environment::new(name).with_provider(aws.clone());
+    let mut spec = common::spec(2);
+    spec.nat = NatGateways::Single;
+    two_tier(&mut env, &spec);
+    env
+}
+
+/// The answer of the first call of each unkeyed create is lost after moto
+/// made the object: each is sent once (not again by the SDK), its apply
+/// fails, and a later apply adopts what the lost call made. In the end each
+/// object exists once and a plan is clean; on the SDK's default retry every
+/// one of them would exist twice and the plan would stop on the duplicate.
+#[tokio::test]
+async fn a_create_whose_answer_is_lost_is_not_sent_again() {
+    let moto = common::moto_url();
+    let proxy = FaultProxy::start(
+        &moto,
+        Faults {
+            share: 1.0,
+            kinds: vec![Fault::DropAfter],
+            max_faults: Some(UNKEYED.len()),
+            only: UNKEYED.iter().map(|s| s.to_string()).collect(),
+            ..Faults::none()
+        },
+    )
+    .await
+    .unwrap();
+    // Five attempts per call, so that a resend would surely happen.
+    let aws = common::aws_at_with_attempts(proxy.url(), 5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let name = common::unique("lost");
+    let state = dir.path().join("lost.json");
+    let (_, applies) = common::until_ok(8, || common::apply(with_nat(&name, &aws), &state)).await;
+    let (plan, _) = common::until_ok(3, || common::plan(with_nat(&name, &aws), &state)).await;
+    assert!(!plan.has_changes(), "{}", plan.render());
+    let counts = proxy.counts();
+    assert_eq!(
+        counts.faults.get(&Fault::DropAfter),
+        Some(&UNKEYED.len()),
+        "every unkeyed create lost its first answer: {counts:?}"
+    );
+    let ec2 = common::ec2().await;
+    let tagged = common::leftovers(&ec2, &name).await;
+    for (kind, n) in [
+        ("vpc", 1),
+        ("internet_gateway", 1),
+        ("route_table", 3),
+        ("network_acl", 1),
+    ] {
+        assert_eq!(tagged[kind], n, "{kind}: {tagged:?}");
+    }
+    let addresses = ec2
+        .describe_addresses()
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{TAG_ENVIRONMENT}"))
+                .values(&name)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(addresses.addresses().len(), 1, "{addresses:?}");
+    eprintln!("five lost create answers: {applies} apply(s) to converge");
+    common::until_ok(5, || common::destroy(with_nat(&name, &aws), &state)).await;
 }

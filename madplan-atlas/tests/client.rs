@@ -1207,6 +1207,7 @@ async fn a_token_request_lost_in_transit_is_asked_again() {
             share: 1.0,
             kinds: vec![Fault::DropBefore],
             max_faults: Some(2),
+            only: Vec::new(),
             ..Faults::none()
         },
     )

@@ -36,6 +36,7 @@ pub mod iam;
 pub mod lb;
 pub mod network;
 pub mod observability;
+mod resend;
 pub mod state;
 mod support;
 mod tags;

@@ -101,6 +101,9 @@ pub struct Faults {
     /// At most this many faults in all, then none (`None`: no limit): with
     /// `share` 1.0, exactly the first N requests fail.
     pub max_faults: Option<usize>,
+    /// When not empty, only requests whose path or body contains one of
+    /// these texts can get a fault (`"Action=CreateVpc"`, `"/monitor"`).
+    pub only: Vec<String>,
 }
 
 impl Faults {
@@ -113,6 +116,7 @@ impl Faults {
             answers: BTreeMap::new(),
             seed: 1,
             max_faults: None,
+            only: Vec::new(),
         }
     }
 
@@ -129,6 +133,7 @@ impl Faults {
             ]),
             seed,
             max_faults: None,
+            only: Vec::new(),
         }
     }
 }
@@ -163,13 +168,18 @@ impl Shared {
         (*s >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    fn pick(&self) -> Option<Fault> {
+    fn pick(&self, request: &Request) -> Option<Fault> {
         let faults = self
             .faults
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        if faults.kinds.is_empty() || self.draw() >= faults.share {
+        let eligible = faults.only.is_empty()
+            || faults.only.iter().any(|text| {
+                request.path.contains(text.as_str())
+                    || String::from_utf8_lossy(&request.body).contains(text.as_str())
+            });
+        if !eligible || faults.kinds.is_empty() || self.draw() >= faults.share {
             return None;
         }
         if let Some(max) = faults.max_faults {
@@ -398,7 +408,7 @@ async fn serve(mut socket: TcpStream, shared: Arc<Shared>) {
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
-        let fault = shared.pick();
+        let fault = shared.pick(&request);
         {
             let mut c = shared.counts.lock().unwrap_or_else(|e| e.into_inner());
             c.requests += 1;

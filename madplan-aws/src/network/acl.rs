@@ -441,6 +441,8 @@ impl Resource for NetworkAcl {
             .vpc_id(vpc.as_str())
             .tag_specifications(tags::spec(ResourceType::NetworkAcl, cx, &self.tags))
             .client_token(cx.client_token())
+            .customize()
+            .config_override(crate::resend::once_if_lost())
             .send()
             .await
             .map_err(sdk_error)?;

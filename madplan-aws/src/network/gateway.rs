@@ -101,6 +101,8 @@ impl Resource for InternetGateway {
             .ec2()
             .create_internet_gateway()
             .tag_specifications(tags::spec(ResourceType::InternetGateway, cx, &self.tags))
+            .customize()
+            .config_override(crate::resend::once_if_lost())
             .send()
             .await
             .map_err(sdk_error)?;

@@ -90,6 +90,8 @@ impl Resource for ElasticIp {
             .allocate_address()
             .domain(DomainType::Vpc)
             .tag_specifications(tags::spec(ResourceType::ElasticIp, cx, &self.tags))
+            .customize()
+            .config_override(crate::resend::once_if_lost())
             .send()
             .await
             .map_err(sdk_error)?;
@@ -325,6 +327,8 @@ impl Resource for NatGateway {
             .connectivity_type(ConnectivityType::Public)
             .client_token(cx.client_token())
             .tag_specifications(tags::spec(ResourceType::Natgateway, cx, &self.tags))
+            .customize()
+            .config_override(crate::resend::once_if_lost())
             .send()
             .await
             .map_err(sdk_error)?;

@@ -431,6 +431,8 @@ impl Resource for RouteTable {
             .vpc_id(self.vpc.get().map_err(unresolved)?.as_str())
             .tag_specifications(tags::spec(ResourceType::RouteTable, cx, &self.tags))
             .client_token(cx.client_token())
+            .customize()
+            .config_override(crate::resend::once_if_lost())
             .send()
             .await
             .map_err(sdk_error)?;

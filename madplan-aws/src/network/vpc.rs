@@ -157,6 +157,8 @@ impl Resource for Vpc {
             .create_vpc()
             .cidr_block(self.cidr.as_str())
             .tag_specifications(tags::spec(ResourceType::Vpc, cx, &self.tags))
+            .customize()
+            .config_override(crate::resend::once_if_lost())
             .send()
             .await
             .map_err(sdk_error)?;

@@ -200,6 +200,8 @@ impl Resource for FlowLog {
             .max_aggregation_interval(self.aggregation.seconds())
             .client_token(cx.client_token())
             .tag_specifications(tags::spec(ResourceType::VpcFlowLog, cx, &self.tags))
+            .customize()
+            .config_override(crate::resend::once_if_lost())
             .send()
             .await
             .map_err(crate::error::sdk_error)?;

@@ -594,6 +594,8 @@ impl Resource for Listener {
             .set_ssl_policy(self.tls_policy.as_ref().map(|p| p.name().to_string()))
             .default_actions(self.action.sdk()?)
             .set_tags(Some(elb_tag_list(cx, &self.tags)))
+            .customize()
+            .config_override(crate::resend::elbv2_once_if_lost())
             .send()
             .await
             .map_err(sdk_error)?;
