@@ -943,3 +943,90 @@ async fn the_stack_converges_through_faults_on_every_provider() {
     );
     f.no_violations();
 }
+
+/// Cloudflare's limit holds over the whole stack: with a budget of 3
+/// requests a second (the same mechanism as the default 1200 per 5
+/// minutes, scaled so that the apply's few Cloudflare requests cross
+/// several windows), no second of the apply sees more than 3 requests at
+/// the proxy. Then Cloudflare
+/// locks the user out (429, `retry-after: 300`): the plan stops within
+/// seconds with the lockout named, and the requests that were not yet sent
+/// are not sent into it.
+#[tokio::test]
+async fn cloudflare_s_budget_holds_and_a_lockout_is_not_sent_into() {
+    let _serial = common::region_lock();
+    let f = fakes().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxies = f.proxies().await;
+    let budget = madplan::cloudflare::Budget {
+        requests: 3,
+        window: Duration::from_secs(1),
+    };
+    let client = madplan::cloudflare::Client::new(
+        madplan::cloudflare::ClientConfig::builder()
+            .token(SecretString::from(f.keys.cf_token.clone()))
+            .base_url(proxies.cloudflare.url().to_string())
+            .budget(budget)
+            .build(),
+    )
+    .unwrap();
+    let config = apart(staging("budget"));
+    let env = || async {
+        let mut s = f.settings_via(Some(&proxies)).await;
+        s.cloudflare = madplan::cloudflare::Cloudflare::new(client.clone())
+            .poll_every(Duration::from_millis(20));
+        madplan::stack::environment(s, &config)
+    };
+    apply(&engine(env().await, &dir, "budget")).await;
+    let arrivals = proxies.cloudflare.counts().arrivals;
+    // (50 ms of slack for the proxy's own scheduling.)
+    let window = budget.window - Duration::from_millis(50);
+    let busiest = arrivals
+        .iter()
+        .map(|t| {
+            arrivals
+                .iter()
+                .filter(|u| *u >= t && **u - *t < window)
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(
+        arrivals.len() >= 2 * budget.requests as usize,
+        "the apply must outlast several windows: {} requests",
+        arrivals.len()
+    );
+    assert!(
+        busiest <= budget.requests as usize,
+        "{busiest} requests within one window of {window:?}"
+    );
+
+    proxies.cloudflare.set(rest_faults(
+        1.0,
+        &[Fault::Throttled],
+        1,
+        Answer::new(
+            429,
+            "application/json",
+            r#"{"success":false,"errors":[{"code":10000,"message":"Rate limited. Please wait and consider throttling your request speed"}],"messages":[],"result":null}"#,
+        )
+        .header("Retry-After", "300"),
+    ));
+    let before = proxies.cloudflare.counts().requests;
+    let started = std::time::Instant::now();
+    let err = engine(env().await, &dir, "budget")
+        .plan()
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    let sent = proxies.cloudflare.counts().requests - before;
+    let text = err.to_string();
+    assert!(text.contains("300s"), "{text}");
+    assert!(took < Duration::from_secs(10), "the plan took {took:?}");
+    eprintln!(
+        "budget {budget:?}: {} requests in the apply, at most {busiest} in one window; \
+         the lockout: {sent} request(s) sent, the plan stopped after {} ms: {text}",
+        arrivals.len(),
+        took.as_millis()
+    );
+}

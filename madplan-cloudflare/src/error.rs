@@ -41,7 +41,8 @@ pub enum Error {
     },
     /// Cloudflare kept answering 429 after every retry.
     #[error(
-        "Cloudflare rate-limited {method} {path} {attempts} time(s); the last answer asked to wait {retry_after:?}"
+        "Cloudflare rate-limited {method} {path} {attempts} time(s); {}",
+        wait_text(.retry_after)
     )]
     RateLimited {
         /// The request's method.
@@ -52,6 +53,23 @@ pub enum Error {
         attempts: usize,
         /// What the last `retry-after` said.
         retry_after: Option<Duration>,
+    },
+    /// Not sent: Cloudflare answered an earlier request of this budget with
+    /// 429 and a wait longer than the retry policy waits for (its 5-minute
+    /// lockout of a user past the limit), and that wait is not over.
+    /// Requests sent into a lockout are refused anyway.
+    #[error(
+        "{method} {path} was not sent: Cloudflare asked to wait {wait:?} more before any request \
+         (its rate-limit lockout); run again after that, and if several processes use this \
+         Cloudflare user, give each a share with MADPLAN_CLOUDFLARE_BUDGET"
+    )]
+    LockedOut {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+        /// How much of the wait was left.
+        wait: Duration,
     },
     /// A failure every REST call can meet: no answer, an answer that does
     /// not decode, endless paging, a value caught before sending, a client
@@ -72,6 +90,13 @@ fn list(errors: &[ApiMessage]) -> String {
         .map(|e| format!("[{}] {}", e.code, e.message))
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+fn wait_text(wait: &Option<Duration>) -> String {
+    match wait {
+        Some(w) => format!("the last answer asked to wait {w:?}"),
+        None => "the answers did not say how long to wait".into(),
+    }
 }
 
 fn page_text(page: &Option<String>) -> String {
@@ -135,7 +160,7 @@ impl Error {
     /// `Fatal`.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::RateLimited { .. } => ErrorClass::Unavailable,
+            Error::RateLimited { .. } | Error::LockedOut { .. } => ErrorClass::Unavailable,
             Error::Api { status, .. } if *status == 429 || *status >= 500 => {
                 ErrorClass::Unavailable
             }
@@ -153,6 +178,7 @@ impl Error {
         let codes = self.codes();
         let wait = match &self {
             Error::RateLimited { retry_after, .. } => *retry_after,
+            Error::LockedOut { wait, .. } => Some(*wait),
             _ => None,
         };
         let request_id = self.ray_id().map(str::to_string);

@@ -718,6 +718,102 @@ async fn a_retry_after_longer_than_the_policy_allows_is_not_waited_for() {
     assert_eq!(fake.requests().len(), 1);
 }
 
+/// Cloudflare's answer to a user past its limit is a 429 and five minutes
+/// of refusals: once the client has seen it, no request of that budget is
+/// sent until the wait is over (they would be refused anyway); each fails
+/// at once with what is left of the wait and what to do. A client with a
+/// budget of its own is not held.
+#[tokio::test]
+async fn a_lockout_is_not_sent_into() {
+    let fake = fake().await;
+    let cf = client(&fake);
+    let z = fake.zone_id(ZONE);
+    fake.fail_next(1, 429, Some(300));
+    let started = Instant::now();
+    match cf.setting::<Ssl>(&z).await {
+        Err(Error::RateLimited {
+            attempts: 1,
+            retry_after: Some(w),
+            ..
+        }) => assert_eq!(w, Duration::from_secs(300)),
+        other => panic!("expected a rate-limit error, got {other:?}"),
+    }
+    // Another call of the same client, and one of a client sharing its
+    // budget: neither is sent.
+    let sharing = Client::new(
+        ClientConfig::builder()
+            .token(SecretString::from(TOKEN))
+            .base_url(fake.base_url())
+            .shared_budget(cf.budget())
+            .retry(fast_retry())
+            .build(),
+    )
+    .unwrap();
+    for err in [
+        cf.dns_records(&z, &RecordFilter::default())
+            .await
+            .unwrap_err(),
+        sharing.setting::<Ssl>(&z).await.unwrap_err(),
+    ] {
+        match &err {
+            Error::LockedOut { wait, path, .. } => {
+                assert!(
+                    *wait > Duration::from_secs(290) && *wait <= Duration::from_secs(300),
+                    "{wait:?}"
+                );
+                assert!(path.starts_with("/zones/"), "{path}");
+            }
+            other => panic!("expected a lockout, got {other:?}"),
+        }
+        let text = err.to_string();
+        assert!(
+            text.contains("was not sent") && text.contains("MADPLAN_CLOUDFLARE_BUDGET"),
+            "{text}"
+        );
+        let p = err.into_provider();
+        assert_eq!(p.class, madplan_core::ErrorClass::Unavailable);
+    }
+    assert_eq!(fake.requests().len(), 1, "only the first request was sent");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // A client with its own budget is not held.
+    client(&fake).setting::<Ssl>(&z).await.unwrap();
+    assert_eq!(fake.requests().len(), 2);
+    no_violations(&fake);
+}
+
+/// A short wait asked of one request holds the budget's other requests
+/// until it is over, instead of sending them into it.
+#[tokio::test]
+async fn a_short_wait_holds_every_request_of_the_budget() {
+    let fake = fake().await;
+    let cf = client(&fake);
+    let z = fake.zone_id(ZONE);
+    fake.fail_next(1, 429, Some(2));
+    let started = Instant::now();
+    let first = tokio::spawn({
+        let cf = cf.clone();
+        let z = z.clone();
+        async move { cf.setting::<Ssl>(&z).await }
+    });
+    // Once the 429 is in, a second call of the budget.
+    for _ in 0..200 {
+        if !fake.requests().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    cf.dns_records(&z, &RecordFilter::default()).await.unwrap();
+    let second = started.elapsed();
+    first.await.unwrap().unwrap();
+    assert!(
+        second >= Duration::from_millis(1900),
+        "the second call went out {second:?} after the first, inside the 2 s wait"
+    );
+    assert_eq!(fake.requests().len(), 3);
+    no_violations(&fake);
+}
+
 #[tokio::test]
 async fn a_5xx_is_retried_for_a_get_but_not_for_a_post() {
     let fake = fake().await;

@@ -147,6 +147,9 @@ pub struct Counts {
     pub forwarded: usize,
     /// Faults injected, by kind.
     pub faults: BTreeMap<Fault, usize>,
+    /// When each request arrived, in order (to check a client's request
+    /// budget over any window).
+    pub arrivals: Vec<std::time::Instant>,
 }
 
 struct Shared {
@@ -258,6 +261,7 @@ impl FaultProxy {
             requests: c.requests,
             forwarded: c.forwarded,
             faults: c.faults.clone(),
+            arrivals: c.arrivals.clone(),
         }
     }
 
@@ -412,6 +416,7 @@ async fn serve(mut socket: TcpStream, shared: Arc<Shared>) {
         {
             let mut c = shared.counts.lock().unwrap_or_else(|e| e.into_inner());
             c.requests += 1;
+            c.arrivals.push(std::time::Instant::now());
             if let Some(f) = fault {
                 *c.faults.entry(f).or_default() += 1;
             }

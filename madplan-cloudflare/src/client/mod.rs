@@ -3,9 +3,9 @@
 
 use std::fmt;
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Jitter, Quota, RateLimiter};
 use reqwest::{Method, StatusCode};
@@ -88,6 +88,7 @@ impl Budget {
         Ok(SharedBudget {
             limiter: Arc::new(RateLimiter::direct(self.quota()?)),
             budget: *self,
+            closed_until: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -118,6 +119,9 @@ impl Budget {
 pub struct SharedBudget {
     limiter: Arc<DefaultDirectRateLimiter>,
     budget: Budget,
+    /// Until when Cloudflare asked this budget's requests to wait (the last
+    /// 429's `retry-after`).
+    closed_until: Arc<Mutex<Option<Instant>>>,
 }
 
 impl SharedBudget {
@@ -129,6 +133,23 @@ impl SharedBudget {
     /// Whether two handles are the same budget.
     pub fn same_as(&self, other: &SharedBudget) -> bool {
         Arc::ptr_eq(&self.limiter, &other.limiter)
+    }
+
+    /// Records that Cloudflare asked to wait `wait` before any request.
+    fn close_for(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut closed = self.closed_until.lock().unwrap_or_else(|e| e.into_inner());
+        if closed.is_none_or(|u| u < until) {
+            *closed = Some(until);
+        }
+    }
+
+    /// What is left of the last wait Cloudflare asked for, if anything.
+    fn closed_for(&self) -> Option<Duration> {
+        let closed = self.closed_until.lock().unwrap_or_else(|e| e.into_inner());
+        closed
+            .and_then(|u| u.checked_duration_since(Instant::now()))
+            .filter(|d| !d.is_zero())
     }
 }
 
@@ -336,6 +357,19 @@ impl Client {
         body: Option<&B>,
         retried: bool,
     ) -> Result<Outcome<T>, Attempt<Error>> {
+        // Cloudflare asked every request to wait: a short wait is waited
+        // out, a lockout longer than the policy waits for fails the call
+        // without sending it.
+        if let Some(left) = self.budget.closed_for() {
+            if left > self.retry.max_retry_after {
+                return Err(Attempt::fatal(Error::LockedOut {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    wait: left,
+                }));
+            }
+            tokio::time::sleep(left).await;
+        }
         self.budget
             .limiter
             .until_ready_with_jitter(Jitter::up_to(Duration::from_millis(20)))
@@ -399,6 +433,10 @@ impl Client {
                 page,
             };
             return Err(if status == StatusCode::TOO_MANY_REQUESTS {
+                // Every request of the budget waits as asked.
+                if let Some(w) = wait {
+                    self.budget.close_for(w);
+                }
                 // Not processed: safe to send again, even a POST.
                 Attempt {
                     error,
