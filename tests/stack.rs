@@ -120,6 +120,84 @@ fn secret(v: &str) -> Versioned {
     }
 }
 
+/// Where each provider's requests go.
+struct Urls {
+    aws: String,
+    atlas: String,
+    cloudflare: String,
+    datadog: String,
+}
+
+fn atlas_client_at(client_id: &str, keys: &Keys, url: &str) -> madplan::atlas::Client {
+    madplan::atlas::Client::new(
+        madplan::atlas::Credentials::ServiceAccount {
+            client_id: client_id.to_string(),
+            client_secret: SecretString::from(keys.atlas_secret.clone()),
+        },
+        url,
+    )
+    .unwrap()
+}
+
+fn cloudflare_client_at(keys: &Keys, url: &str) -> madplan::cloudflare::Client {
+    madplan::cloudflare::Client::new(
+        madplan::cloudflare::ClientConfig::builder()
+            .token(SecretString::from(keys.cf_token.clone()))
+            .base_url(url.to_string())
+            .build(),
+    )
+    .unwrap()
+}
+
+fn datadog_client_at(keys: &Keys, url: &str) -> madplan::datadog::Client {
+    madplan::datadog::Client::new(
+        madplan::datadog::ClientConfig::new(
+            SecretString::from(keys.dd_api.clone()),
+            SecretString::from(keys.dd_app.clone()),
+            madplan::datadog::Site::Us1,
+        )
+        .with_base_url(url),
+    )
+    .unwrap()
+}
+
+/// The stack's settings with every provider at `urls`; the AWS client makes
+/// `aws_attempts` attempts per call (the SDK's default when `None`).
+async fn settings_at(
+    keys: &Keys,
+    atlas_id: &str,
+    urls: &Urls,
+    aws_attempts: Option<u32>,
+) -> Settings {
+    let aws = match aws_attempts {
+        Some(n) => common::aws_at_with_attempts(&urls.aws, n).await,
+        None => common::aws_at(&urls.aws).await,
+    };
+    Settings {
+        aws,
+        atlas: madplan::atlas::Atlas::new(atlas_client_at(atlas_id, keys, &urls.atlas))
+            .with_poll_interval(Duration::from_millis(20)),
+        cloudflare: madplan::cloudflare::Cloudflare::new(cloudflare_client_at(
+            keys,
+            &urls.cloudflare,
+        ))
+        .poll_every(Duration::from_millis(20)),
+        datadog: madplan::datadog::Datadog::new(datadog_client_at(keys, &urls.datadog)),
+        values: Values {
+            region: "us-east-1".into(),
+            aws_account_id: "123456789012".into(),
+            atlas_org: ORG.into(),
+            zone: ZONE.into(),
+            datadog_site: "datadoghq.com".into(),
+            datadog_api_key: secret(&keys.dd_api),
+            alert_email: "alerts@madplan.com".into(),
+            pagerduty_key: secret(&keys.pagerduty),
+            db_password: secret(&keys.db_password),
+            redis_token: secret(&keys.redis_token),
+        },
+    }
+}
+
 /// A fault-injecting proxy in front of moto and of each fake.
 struct Proxies {
     aws: FaultProxy,
@@ -129,6 +207,21 @@ struct Proxies {
 }
 
 impl Proxies {
+    fn urls(&self) -> Urls {
+        Urls {
+            aws: self.aws.url().to_string(),
+            atlas: self.atlas.url().to_string(),
+            cloudflare: self.cloudflare.url().to_string(),
+            datadog: self.datadog.url().to_string(),
+        }
+    }
+
+    fn set_all(&self, faults: Faults) {
+        for p in [&self.aws, &self.atlas, &self.cloudflare, &self.datadog] {
+            p.set(faults.clone());
+        }
+    }
+
     fn counts(&self) -> Vec<(&'static str, Counts)> {
         vec![
             ("aws", self.aws.counts()),
@@ -145,14 +238,7 @@ impl Fakes {
     }
 
     fn atlas_client_at(&self, url: &str) -> madplan::atlas::Client {
-        madplan::atlas::Client::new(
-            madplan::atlas::Credentials::ServiceAccount {
-                client_id: self.atlas_config.service_account.0.clone(),
-                client_secret: SecretString::from(self.atlas_config.service_account.1.clone()),
-            },
-            url,
-        )
-        .unwrap()
+        atlas_client_at(&self.atlas_config.service_account.0, &self.keys, url)
     }
 
     fn cloudflare_client(&self) -> madplan::cloudflare::Client {
@@ -160,13 +246,7 @@ impl Fakes {
     }
 
     fn cloudflare_client_at(&self, url: &str) -> madplan::cloudflare::Client {
-        madplan::cloudflare::Client::new(
-            madplan::cloudflare::ClientConfig::builder()
-                .token(SecretString::from(self.keys.cf_token.clone()))
-                .base_url(url.to_string())
-                .build(),
-        )
-        .unwrap()
+        cloudflare_client_at(&self.keys, url)
     }
 
     fn datadog_client(&self) -> madplan::datadog::Client {
@@ -174,15 +254,7 @@ impl Fakes {
     }
 
     fn datadog_client_at(&self, url: &str) -> madplan::datadog::Client {
-        madplan::datadog::Client::new(
-            madplan::datadog::ClientConfig::new(
-                SecretString::from(self.keys.dd_api.clone()),
-                SecretString::from(self.keys.dd_app.clone()),
-                madplan::datadog::Site::Us1,
-            )
-            .with_base_url(url),
-        )
-        .unwrap()
+        datadog_client_at(&self.keys, url)
     }
 
     /// Proxies in front of moto and the fakes, with no fault yet.
@@ -211,41 +283,21 @@ impl Fakes {
     /// Settings whose providers talk to the fakes directly, or through
     /// `proxies`.
     async fn settings_via(&self, proxies: Option<&Proxies>) -> Settings {
-        let (aws, atlas, cloudflare, datadog) = match proxies {
-            None => (
-                common::aws().await,
-                self.atlas_client(),
-                self.cloudflare_client(),
-                self.datadog_client(),
-            ),
+        let atlas_id = &self.atlas_config.service_account.0;
+        match proxies {
+            None => {
+                let urls = Urls {
+                    aws: common::moto_url(),
+                    atlas: self.atlas.base_url(),
+                    cloudflare: self.cloudflare.base_url(),
+                    datadog: self.datadog.base_url(),
+                };
+                settings_at(&self.keys, atlas_id, &urls, None).await
+            }
             // Through the proxies: 5 attempts per AWS call, as a team on a
             // bad network would set with AWS_MAX_ATTEMPTS (the REST clients
             // make 5 by default).
-            Some(p) => (
-                common::aws_at_with_attempts(p.aws.url(), 5).await,
-                self.atlas_client_at(p.atlas.url()),
-                self.cloudflare_client_at(p.cloudflare.url()),
-                self.datadog_client_at(p.datadog.url()),
-            ),
-        };
-        Settings {
-            aws,
-            atlas: madplan::atlas::Atlas::new(atlas).with_poll_interval(Duration::from_millis(20)),
-            cloudflare: madplan::cloudflare::Cloudflare::new(cloudflare)
-                .poll_every(Duration::from_millis(20)),
-            datadog: madplan::datadog::Datadog::new(datadog),
-            values: Values {
-                region: "us-east-1".into(),
-                aws_account_id: "123456789012".into(),
-                atlas_org: ORG.into(),
-                zone: ZONE.into(),
-                datadog_site: "datadoghq.com".into(),
-                datadog_api_key: secret(&self.keys.dd_api),
-                alert_email: "alerts@madplan.com".into(),
-                pagerduty_key: secret(&self.keys.pagerduty),
-                db_password: secret(&self.keys.db_password),
-                redis_token: secret(&self.keys.redis_token),
-            },
+            Some(p) => settings_at(&self.keys, atlas_id, &p.urls(), Some(5)).await,
         }
     }
 
@@ -877,50 +929,18 @@ async fn the_stack_converges_through_faults_on_every_provider() {
     .await;
     assert!(!plan.has_changes(), "{}", plan.render());
     // Straight from the emulators: no duplicate and no orphan.
-    assert_eq!(vpcs(&config.name).await, 1);
-    let state = engine(f.env_via(&config, &proxies).await, &dir, "faults")
-        .load_state()
-        .await
-        .unwrap()
-        .unwrap();
-    let in_state = |kind: &str| state.resources.keys().filter(|a| a.kind() == kind).count();
-    let env_tag = format!("environment:{}", config.name);
-    // (Synthetic tests have monitors of their own, with their address.)
-    let monitors: Vec<_> = f
-        .datadog_client()
-        .monitors_tagged(&env_tag)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|m| {
-            m.tags
-                .iter()
-                .any(|t| t.starts_with("madplan-address:datadog.monitor."))
-        })
-        .collect();
-    assert_eq!(monitors.len(), in_state("datadog.monitor"), "{monitors:?}");
-    let slos = f.datadog_client().slos_tagged(&env_tag).await.unwrap();
-    assert_eq!(slos.len(), in_state("datadog.slo"));
-    let project = state.resources[&"atlas.project.main".parse().unwrap()].outputs["project_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let users = f.atlas_client().database_users(&project).await.unwrap();
-    assert_eq!(users.len(), in_state("atlas.database_user"), "{users:?}");
+    emulators_hold_the_state(
+        &f,
+        &config,
+        &engine(f.env_via(&config, &proxies).await, &dir, "faults"),
+    )
+    .await;
     // The no-op plan under 50 ms per request on every provider, against one
     // round trip: how much of the refresh runs at once.
-    let slow = Faults {
+    proxies.set_all(Faults {
         latency: Duration::from_millis(50),
         ..Faults::none()
-    };
-    for p in [
-        &proxies.aws,
-        &proxies.atlas,
-        &proxies.cloudflare,
-        &proxies.datadog,
-    ] {
-        p.set(slow.clone());
-    }
+    });
     let started = std::time::Instant::now();
     let plan = engine(f.env_via(&config, &proxies).await, &dir, "faults")
         .plan()
@@ -1029,4 +1049,284 @@ async fn cloudflare_s_budget_holds_and_a_lockout_is_not_sent_into() {
         arrivals.len(),
         took.as_millis()
     );
+}
+
+/// What the emulators hold of `config`'s environment is exactly what its
+/// state holds, kind by kind: the EC2 network, Datadog monitors and SLOs,
+/// Atlas database users (no duplicate, no orphan).
+async fn emulators_hold_the_state(f: &Fakes, config: &StackConfig, e: &Engine<LocalStateStore>) {
+    let state = e.load_state().await.unwrap().unwrap();
+    let in_state = |kind: &str| state.resources.keys().filter(|a| a.kind() == kind).count();
+    let ec2 = common::ec2().await;
+    let tagged = common::leftovers(&ec2, &config.name).await;
+    for (kind, n) in &tagged {
+        assert_eq!(*n, in_state(&format!("aws.{kind}")), "{kind}: {tagged:?}");
+    }
+    assert_eq!(vpcs(&config.name).await, 1);
+    let env_tag = format!("environment:{}", config.name);
+    // (Synthetic tests have monitors of their own, with their address.)
+    let monitors: Vec<_> = f
+        .datadog_client()
+        .monitors_tagged(&env_tag)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| {
+            m.tags
+                .iter()
+                .any(|t| t.starts_with("madplan-address:datadog.monitor."))
+        })
+        .collect();
+    assert_eq!(monitors.len(), in_state("datadog.monitor"), "{monitors:?}");
+    let slos = f.datadog_client().slos_tagged(&env_tag).await.unwrap();
+    assert_eq!(slos.len(), in_state("datadog.slo"));
+    let project = state.resources[&"atlas.project.main".parse().unwrap()].outputs["project_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let users = f.atlas_client().database_users(&project).await.unwrap();
+    assert_eq!(users.len(), in_state("atlas.database_user"), "{users:?}");
+}
+
+/// One line a killed child prints per engine event, for its parent.
+const KILL_LINE: &str = "madplan-kill";
+
+/// Prints the start, progress and end of every operation on stdout.
+struct PrintEvents;
+
+impl madplan::core::EventSink for PrintEvents {
+    fn event(&self, event: &madplan::core::Event) {
+        use std::io::Write;
+        let line = match event {
+            madplan::core::Event::Started { address, .. } => format!("start {address}"),
+            madplan::core::Event::Progress { address, .. } => format!("wait {address}"),
+            madplan::core::Event::Finished { address, .. }
+            | madplan::core::Event::Failed { address, .. } => format!("end {address}"),
+            _ => return,
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{KILL_LINE} {line}");
+        let _ = out.flush();
+    }
+}
+
+/// The kill test's environment: staging named `name`, every provider at
+/// the URLs the parent passes.
+async fn kill_env(name: &str, urls: &Urls) -> Environment {
+    let mut config = StackConfig::staging(ZONE);
+    config.name = name.to_string();
+    let config = apart(config);
+    let settings = settings_at(
+        &Keys::fixed(),
+        &FakeConfig::default().service_account.0,
+        urls,
+        None,
+    )
+    .await;
+    madplan::stack::environment(settings, &config)
+}
+
+/// The child: one apply of the stack, printing its operations, until it is
+/// killed.
+#[tokio::test]
+#[ignore = "run by the_stack_killed_inside_operations_of_every_kind_converges as a child process"]
+async fn child_stack_apply() {
+    let var = |k: &str| std::env::var(k).unwrap();
+    let urls = Urls {
+        aws: var("MADPLAN_KILL_AWS"),
+        atlas: var("MADPLAN_KILL_ATLAS"),
+        cloudflare: var("MADPLAN_KILL_CLOUDFLARE"),
+        datadog: var("MADPLAN_KILL_DATADOG"),
+    };
+    let env = kill_env(&var("MADPLAN_KILL_ENV"), &urls).await;
+    let mut e = Engine::new(env, LocalStateStore::new(var("MADPLAN_KILL_STATE")))
+        .with_events(std::sync::Arc::new(PrintEvents));
+    e.options_mut().retry.min_delay = Duration::from_millis(10);
+    e.options_mut().retry.max_delay = Duration::from_millis(50);
+    let result = match e.plan().await {
+        Ok(plan) => e.apply(&plan).await.map(|_| ()),
+        Err(err) => Err(err),
+    };
+    match result {
+        Ok(()) => println!("{KILL_LINE} done"),
+        Err(err) => println!(
+            "{KILL_LINE} failed {}",
+            err.to_string().replace('\n', " | ")
+        ),
+    }
+}
+
+/// SIGKILL inside operations of every kind of the stack. Every request of
+/// every provider takes 30 ms more (the proxies' latency), so operations
+/// last; a child process applies staging and prints each operation's start
+/// and end; the parent kills it a few milliseconds after an operation of a
+/// kind not yet caught starts (or at once when a wait reports progress, if
+/// no kill has landed in a wait yet), waits for the requests in flight to
+/// land, takes the lock over and starts the apply again, until one
+/// finishes. Every kind of the stack is caught inside one of its
+/// operations; in the end a plan is clean and the emulators hold exactly
+/// what the state does.
+#[tokio::test]
+async fn the_stack_killed_inside_operations_of_every_kind_converges() {
+    use std::collections::{BTreeMap as Map, BTreeSet};
+    use std::io::BufRead;
+
+    let _serial = common::region_lock();
+    let f = fakes().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxies = f.proxies().await;
+    let latency = Duration::from_millis(30);
+    proxies.set_all(Faults {
+        latency,
+        ..Faults::none()
+    });
+    let name = common::unique("k");
+    let state = dir.path().join("kill.json");
+    let urls = proxies.urls();
+    let mut caught: BTreeSet<String> = BTreeSet::new();
+    let mut in_a_wait: Vec<String> = Vec::new();
+    let mut kills: Vec<(usize, Vec<String>)> = Vec::new();
+    let mut seed = 0x5eed_u64;
+    let mut finished = false;
+    for round in 0..60 {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["child_stack_apply", "--exact", "--ignored", "--nocapture"])
+            .env("MADPLAN_KILL_ENV", &name)
+            .env("MADPLAN_KILL_STATE", &state)
+            .env("MADPLAN_KILL_AWS", &urls.aws)
+            .env("MADPLAN_KILL_ATLAS", &urls.atlas)
+            .env("MADPLAN_KILL_CLOUDFLARE", &urls.cloudflare)
+            .env("MADPLAN_KILL_DATADOG", &urls.datadog)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(rest) = line.strip_prefix(KILL_LINE) {
+                    let _ = tx.send(rest.trim().to_string());
+                }
+            }
+        });
+        // Operations started and not ended: address -> in a wait.
+        let mut open: Map<String, bool> = Map::new();
+        let track = |open: &mut Map<String, bool>, line: &str| {
+            if let Some(a) = line.strip_prefix("start ") {
+                open.insert(a.to_string(), false);
+            } else if let Some(a) = line.strip_prefix("wait ") {
+                open.insert(a.to_string(), true);
+            } else if let Some(a) = line.strip_prefix("end ") {
+                open.remove(a);
+            }
+        };
+        let kind = |address: &str| {
+            address
+                .parse::<madplan::core::Address>()
+                .map_or_else(|_| address.to_string(), |a| a.kind().to_string())
+        };
+        let mut outcome = None;
+        let mut killed = false;
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while let Ok(Some(line)) = tokio::time::timeout_at(deadline.into(), rx.recv()).await {
+            track(&mut open, &line);
+            if line == "done" || line.starts_with("failed") {
+                outcome = Some(line);
+                break;
+            }
+            let due = if let Some(a) = line.strip_prefix("start ") {
+                !caught.contains(&kind(a))
+            } else if let Some(a) = line.strip_prefix("wait ") {
+                in_a_wait.is_empty() || !caught.contains(&kind(a))
+            } else {
+                false
+            };
+            if due {
+                // A few milliseconds in: the operation's first request is
+                // on its way (each takes 30 ms at least).
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let pause = Duration::from_millis((seed >> 33) % (latency.as_millis() as u64 / 2));
+                tokio::time::sleep(pause).await;
+                child.kill().unwrap(); // SIGKILL
+                killed = true;
+                break;
+            }
+        }
+        child.wait().unwrap();
+        reader.join().unwrap();
+        // What the child printed before it died settles what was open.
+        while let Ok(line) = rx.try_recv() {
+            track(&mut open, &line);
+            if line == "done" || line.starts_with("failed") {
+                outcome = Some(line);
+            }
+        }
+        if !killed {
+            match outcome.as_deref() {
+                Some("done") => {
+                    finished = true;
+                    break;
+                }
+                other => panic!("round {round}: the apply ended without a kill: {other:?}"),
+            }
+        }
+        let inside: Vec<String> = open.keys().cloned().collect();
+        for (address, waiting) in &open {
+            caught.insert(kind(address));
+            if *waiting {
+                in_a_wait.push(address.clone());
+            }
+        }
+        kills.push((round, inside));
+        // Requests in flight at the kill still land (as they would at the
+        // providers); an operator re-runs after that.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let store = LocalStateStore::new(&state);
+        if let Some(holder) = madplan::core::StateStore::lock_holder(&store)
+            .await
+            .unwrap()
+        {
+            madplan::core::StateStore::force_unlock(&store, holder.id)
+                .await
+                .unwrap();
+        }
+    }
+    assert!(finished, "no apply finished in 60 rounds: {kills:?}");
+
+    proxies.set_all(Faults::none());
+    let mut config = StackConfig::staging(ZONE);
+    config.name = name.clone();
+    let config = apart(config);
+    let e = Engine::new(kill_env(&name, &urls).await, LocalStateStore::new(&state));
+    let plan = e.plan().await.unwrap();
+    assert!(!plan.has_changes(), "{}", plan.render());
+    emulators_hold_the_state(&f, &config, &e).await;
+    let s = e.load_state().await.unwrap().unwrap();
+    assert!(s.resources.values().all(|r| !r.pending));
+    // (Data sources are read at plan time: no operation to kill.)
+    let kinds: BTreeSet<String> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != madplan::core::Action::Read)
+        .map(|c| c.kind.clone())
+        .collect();
+    let missed: Vec<_> = kinds.difference(&caught).collect();
+    assert!(
+        missed.is_empty(),
+        "kinds never caught inside an operation: {missed:?}"
+    );
+    eprintln!(
+        "{} kills, every one of the {} kinds caught inside an operation, {} kill(s) inside a wait \
+         ({in_a_wait:?}); operations open at each kill: {kills:?}",
+        kills.len(),
+        kinds.len(),
+        in_a_wait.len()
+    );
+    f.no_violations();
 }

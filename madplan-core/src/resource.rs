@@ -172,6 +172,8 @@ pub enum Readiness<T> {
 pub(crate) struct Checkpoint {
     pub op: usize,
     pub outputs: serde_json::Value,
+    /// Recorded before the create was sent ([`OpCx::creating`]).
+    pub intent: bool,
     pub ack: oneshot::Sender<Result<(), String>>,
 }
 
@@ -193,6 +195,9 @@ pub struct OpCx {
     client_token: String,
     wait_timeout: Duration,
     partial: Mutex<Option<serde_json::Value>>,
+    /// Whether `partial` was recorded before the create was sent
+    /// ([`OpCx::creating`]) and not confirmed since.
+    intent: std::sync::atomic::AtomicBool,
     events: Arc<dyn EventSink>,
     secrets: Arc<BTreeMap<String, SecretString>>,
     links: Mutex<OpLinks>,
@@ -226,6 +231,7 @@ impl OpCx {
             client_token,
             wait_timeout: parts.wait_timeout,
             partial: Mutex::new(None),
+            intent: std::sync::atomic::AtomicBool::new(false),
             events: parts.events,
             secrets: parts.secrets,
             links: Mutex::new(parts.links),
@@ -300,6 +306,35 @@ impl OpCx {
     /// Fails only when the state cannot be written; stop then, the engine
     /// records the outputs when it can.
     pub async fn created<O: Serialize>(&self, outputs: &O) -> Result<(), ProviderError> {
+        self.checkpoint(outputs, false).await
+    }
+
+    /// Records what a create is about to make, before it is sent: for kinds
+    /// whose outputs are known beforehand (an object keyed by a name the
+    /// spec gives) and that carry no mark of their owner (no tags, no
+    /// description) by which a later refresh could recognise an object the
+    /// create made after all. If the process dies or the answer is lost
+    /// after the request left, the next apply finds the object by these
+    /// outputs and completes it instead of failing on "already exists". If
+    /// the provider answers with a refusal (any failure but
+    /// [`ErrorClass::Unavailable`](crate::ErrorClass) or an interrupt), the
+    /// create did not happen and the record is dropped, so that an object
+    /// someone else made under that name is never taken over. Call
+    /// [`OpCx::created`] with the answer's outputs once it succeeds.
+    ///
+    /// When the address already holds a live object (a replacement), this
+    /// records nothing.
+    pub async fn creating<O: Serialize>(&self, outputs: &O) -> Result<(), ProviderError> {
+        self.checkpoint(outputs, true).await
+    }
+
+    async fn checkpoint<O: Serialize>(
+        &self,
+        outputs: &O,
+        intent: bool,
+    ) -> Result<(), ProviderError> {
+        self.intent
+            .store(intent, std::sync::atomic::Ordering::SeqCst);
         let v = serde_json::to_value(outputs).map_err(|e| {
             ProviderError::new(
                 "madplan",
@@ -318,6 +353,7 @@ impl OpCx {
             .send(Checkpoint {
                 op,
                 outputs: v,
+                intent,
                 ack,
             })
             .is_err()
@@ -335,6 +371,12 @@ impl OpCx {
             )),
             _ => Ok(()),
         }
+    }
+
+    /// Whether the partial outputs were recorded before the create was sent
+    /// and never confirmed ([`OpCx::creating`]).
+    pub(crate) fn partial_is_intent(&self) -> bool {
+        self.intent.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub(crate) fn has_partial(&self) -> bool {

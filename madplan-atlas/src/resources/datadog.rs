@@ -253,6 +253,13 @@ impl Resource for DatadogIntegration {
                 ),
             ));
         }
+        // One per project, with nothing to recognise its maker by: recorded
+        // before it is sent, so that a create whose answer is lost (or whose
+        // process dies) is found and completed by the next apply.
+        cx.creating(&DatadogIntegrationOutputs {
+            project_id: ProjectId(group.clone()),
+        })
+        .await?;
         self.write(atlas, cx, false).await
     }
 

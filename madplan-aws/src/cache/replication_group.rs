@@ -562,6 +562,19 @@ impl Resource for ReplicationGroup {
 
     async fn create(&self, aws: &Aws, cx: &OpCx) -> Result<ReplicationGroupOutputs, ProviderError> {
         let token = self.token(cx)?;
+        // Recorded before it is sent: a group is tagged, but a refresh can
+        // only describe it once its member clusters are listed (moto never
+        // lists them), so a group whose create's answer was lost (or whose
+        // process died) is found by its id instead, and completed.
+        cx.creating(&ReplicationGroupOutputs {
+            id: self.id.clone(),
+            arn: String::new(),
+            primary_endpoint: None,
+            reader_endpoint: None,
+            port: self.port,
+            applied: self.applied()?,
+        })
+        .await?;
         let out = aws
             .elasticache()
             .create_replication_group()

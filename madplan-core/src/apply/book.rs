@@ -97,13 +97,22 @@ fn depose_old(state: &mut State, c: &ResourceChange, done: &mut bool) {
 }
 
 /// A create reported an id: the resource exists from now on, unfinished.
+/// With `intent`, the create is about to be sent: recorded only when the
+/// address holds no live object (never over a replacement's old one).
 pub(crate) fn checkpoint(
     state: &mut State,
     c: &ResourceChange,
     outputs: Value,
+    intent: bool,
     deposed: &mut bool,
 ) {
-    depose_old(state, c, deposed);
+    if intent {
+        if state.resources.get(&c.address).is_some_and(|e| !e.pending) {
+            return;
+        }
+    } else {
+        depose_old(state, c, deposed);
+    }
     state.resources.insert(
         c.address.clone(),
         StateEntry {
@@ -158,5 +167,13 @@ pub(crate) fn failed_with_partial(
     outputs: Value,
     deposed: &mut bool,
 ) {
-    checkpoint(state, c, outputs, deposed);
+    checkpoint(state, c, outputs, false, deposed);
+}
+
+/// A create recorded before it was sent was refused: it made nothing, so
+/// the record goes (a live object at the address stays).
+pub(crate) fn refused(state: &mut State, c: &ResourceChange) {
+    if state.resources.get(&c.address).is_some_and(|e| e.pending) {
+        state.resources.remove(&c.address);
+    }
 }

@@ -41,6 +41,8 @@ struct Done {
     /// `None`: not started, because the apply was stopping.
     result: Option<std::result::Result<Outcome, ProviderError>>,
     partial: Option<serde_json::Value>,
+    /// The partial outputs were recorded before the create was sent.
+    intent: bool,
     spec: Option<serde_json::Value>,
 }
 
@@ -194,6 +196,7 @@ impl<S: StateStore> Executor<'_, S> {
                                 op: x,
                                 result: None,
                                 partial: None,
+                                intent: false,
                                 spec: None,
                             };
                         }
@@ -257,6 +260,7 @@ impl<S: StateStore> Executor<'_, S> {
                         Done {
                             op: x,
                             result: Some(result),
+                            intent: cx.partial_is_intent(),
                             partial: cx.take_partial(),
                             spec,
                         }
@@ -294,7 +298,7 @@ impl<S: StateStore> Executor<'_, S> {
                     for cp in &batch {
                         let c = &plan.changes[ops[cp.op].change];
                         let mut done = deposed_for.contains(&cp.op);
-                        book::checkpoint(&mut state, c, cp.outputs.clone(), &mut done);
+                        book::checkpoint(&mut state, c, cp.outputs.clone(), cp.intent, &mut done);
                         if done {
                             deposed_for.insert(cp.op);
                         }
@@ -371,9 +375,26 @@ impl<S: StateStore> Executor<'_, S> {
                                 if let Some(outputs) = done.partial
                                     && op.kind == OpKind::Create
                                 {
-                                    // The create got far enough to make
-                                    // something: keep it, unfinished.
-                                    book::failed_with_partial(&mut state, c, outputs, &mut deposed);
+                                    if done.intent
+                                        && !matches!(
+                                            e.class,
+                                            ErrorClass::Unavailable | ErrorClass::Interrupted
+                                        )
+                                    {
+                                        // Recorded before it was sent, and
+                                        // refused: nothing was made.
+                                        book::refused(&mut state, c);
+                                    } else {
+                                        // The create got far enough to make
+                                        // something (or may have): keep it,
+                                        // unfinished.
+                                        book::failed_with_partial(
+                                            &mut state,
+                                            c,
+                                            outputs,
+                                            &mut deposed,
+                                        );
+                                    }
                                     dirty = true;
                                 }
                                 if e.class == ErrorClass::Interrupted {

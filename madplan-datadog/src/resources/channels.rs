@@ -5,7 +5,10 @@
 //! Neither API has tags, a description, or (for PagerDuty) a list: these
 //! are found again by what state recorded (the service's name, the channel's
 //! account and name). A channel or service made by hand under the same name
-//! makes the create fail with a conflict instead of being taken over.
+//! makes the create fail with a conflict instead of being taken over. Their
+//! creates are recorded before they are sent (`OpCx::creating`): one whose
+//! answer was lost, or whose process died, is found by that record and
+//! completed by the next apply; one refused is forgotten.
 
 use std::collections::BTreeSet;
 
@@ -118,6 +121,14 @@ impl Resource for PagerDutyService {
 
     async fn create(&self, p: &Datadog, cx: &OpCx) -> Result<PagerDutyOutputs, ProviderError> {
         let key = key_of(self, cx)?;
+        // Keyed by its name, with nothing to recognise it by: recorded
+        // before it is sent, so that a create whose answer is lost (or
+        // whose process dies) is found and completed by the next apply.
+        cx.creating(&PagerDutyOutputs {
+            handle: PagerDutyHandle::of(&self.service_name),
+            service_name: self.service_name.clone(),
+        })
+        .await?;
         let made = p
             .client()
             .create_pagerduty_service(&self.service_name, key)
@@ -302,6 +313,10 @@ impl Resource for SlackChannel {
     }
 
     async fn create(&self, p: &Datadog, cx: &OpCx) -> Result<SlackOutputs, ProviderError> {
+        // Keyed by its name, with nothing to recognise it by: recorded
+        // before it is sent (see the PagerDuty service).
+        cx.creating(&SlackOutputs::of(&self.account, &self.channel))
+            .await?;
         p.client()
             .create_slack_channel(
                 &self.account,
