@@ -1113,9 +1113,6 @@ impl madplan::core::EventSink for PrintEvents {
 /// The kill test's environment: staging named `name`, every provider at
 /// the URLs the parent passes.
 async fn kill_env(name: &str, urls: &Urls) -> Environment {
-    let mut config = StackConfig::staging(ZONE);
-    config.name = name.to_string();
-    let config = apart(config);
     let settings = settings_at(
         &Keys::fixed(),
         &FakeConfig::default().service_account.0,
@@ -1123,7 +1120,14 @@ async fn kill_env(name: &str, urls: &Urls) -> Environment {
         None,
     )
     .await;
-    madplan::stack::environment(settings, &config)
+    madplan::stack::environment(settings, &kill_config(name))
+}
+
+/// The kill test's configuration: staging named `name`.
+fn kill_config(name: &str) -> StackConfig {
+    let mut config = StackConfig::staging(ZONE);
+    config.name = name.to_string();
+    apart(config)
 }
 
 /// The child: one apply of the stack, printing its operations, until it is
@@ -1186,7 +1190,6 @@ async fn the_stack_killed_inside_operations_of_every_kind_converges() {
     let mut caught: BTreeSet<String> = BTreeSet::new();
     let mut in_a_wait: Vec<String> = Vec::new();
     let mut kills: Vec<(usize, Vec<String>)> = Vec::new();
-    let mut seed = 0x5eed_u64;
     let mut finished = false;
     for round in 0..60 {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
@@ -1248,10 +1251,8 @@ async fn the_stack_killed_inside_operations_of_every_kind_converges() {
             if due {
                 // A few milliseconds in: the operation's first request is
                 // on its way (each takes 30 ms at least).
-                seed = seed
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                let pause = Duration::from_millis((seed >> 33) % (latency.as_millis() as u64 / 2));
+                // 0 to 14 ms, varied from kill to kill.
+                let pause = Duration::from_millis((kills.len() as u64 * 7) % 15);
                 tokio::time::sleep(pause).await;
                 child.kill().unwrap(); // SIGKILL
                 killed = true;
@@ -1300,9 +1301,7 @@ async fn the_stack_killed_inside_operations_of_every_kind_converges() {
     assert!(finished, "no apply finished in 60 rounds: {kills:?}");
 
     proxies.set_all(Faults::none());
-    let mut config = StackConfig::staging(ZONE);
-    config.name = name.clone();
-    let config = apart(config);
+    let config = kill_config(&name);
     let e = Engine::new(kill_env(&name, &urls).await, LocalStateStore::new(&state));
     let plan = e.plan().await.unwrap();
     assert!(!plan.has_changes(), "{}", plan.render());
@@ -1322,9 +1321,12 @@ async fn the_stack_killed_inside_operations_of_every_kind_converges() {
         "kinds never caught inside an operation: {missed:?}"
     );
     eprintln!(
-        "{} kills, every one of the {} kinds caught inside an operation, {} kill(s) inside a wait \
-         ({in_a_wait:?}); operations open at each kill: {kills:?}",
+        "{} kills ({} to {} operations open at each), every one of the {} kinds caught inside an \
+         operation, {} kill(s) inside a wait ({in_a_wait:?}); operations open at each kill: \
+         {kills:?}",
         kills.len(),
+        kills.iter().map(|(_, o)| o.len()).min().unwrap_or(0),
+        kills.iter().map(|(_, o)| o.len()).max().unwrap_or(0),
         kinds.len(),
         in_a_wait.len()
     );
