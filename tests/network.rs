@@ -891,3 +891,57 @@ async fn a_route_added_by_hand_is_drift_and_is_removed() {
         .await
         .unwrap();
 }
+
+/// The network's apply from nothing with 100 ms added to every request (a
+/// proxy in front of moto), against its critical path: the longest chain
+/// of operations through the dependency graph, each weighing its own
+/// duration, and within it the requests each operation makes one after
+/// another. A measurement (printed), not a timed test: what it asserts is
+/// that the measurement is whole, every request of the apply attributed to
+/// the operation that made it.
+#[tokio::test]
+async fn the_network_s_apply_against_its_critical_path() {
+    use madplan::core::faults::{FaultProxy, Faults};
+    let latency = std::time::Duration::from_millis(100);
+    let proxy = FaultProxy::start(
+        &common::moto_url(),
+        Faults {
+            latency,
+            ..Faults::none()
+        },
+    )
+    .await
+    .unwrap();
+    let aws = common::aws_at(proxy.url()).await;
+    let recorder = common::critical::Recorder::default();
+    let _guard = recorder.install();
+    let name = common::unique("critical");
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let engine = common::engine(network(&name, &aws, 2).0, &state)
+        .with_events(std::sync::Arc::new(recorder.clone()));
+    let plan = engine.plan().await.unwrap();
+    recorder.clear();
+    let before = proxy.counts().requests;
+    let started = std::time::Instant::now();
+    engine.apply(&plan).await.unwrap();
+    let figures = recorder.figures(&plan, started.elapsed(), latency);
+    let sent = proxy.counts().requests - before;
+    eprintln!("{}", figures.render("network, 2 zones, 100 ms per request"));
+    assert_eq!(
+        figures.ops.len(),
+        plan.changes.len(),
+        "an operation without its end event"
+    );
+    assert_eq!(
+        figures.requests_in_ops + figures.requests_outside,
+        sent,
+        "requests the recorder did not see"
+    );
+    for (a, op) in &figures.ops {
+        assert!(op.calls >= 1, "{a}: no request attributed to it");
+    }
+    common::destroy(network(&name, &aws, 2).0, &state)
+        .await
+        .unwrap();
+}

@@ -1332,3 +1332,67 @@ async fn the_stack_killed_inside_operations_of_every_kind_converges() {
     );
     f.no_violations();
 }
+
+/// Production applied from nothing with 50 ms added to every request of
+/// every provider, against its critical path: the longest chain of
+/// operations through the plan's dependency graph, each weighing its own
+/// duration, and within it the requests each operation makes one after
+/// another. A measurement (printed, quoted in the README), not a timed
+/// test: it asserts that the measurement is whole (every operation ended,
+/// every request of the apply attributed to the operation that made it).
+#[tokio::test]
+async fn production_s_apply_against_its_critical_path() {
+    let _serial = common::region_lock();
+    let f = fakes().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxies = f.proxies().await;
+    let latency = Duration::from_millis(50);
+    proxies.set_all(Faults {
+        latency,
+        ..Faults::none()
+    });
+    let recorder = common::critical::Recorder::default();
+    let _guard = recorder.install();
+    let config = production("critical");
+    let e = engine(f.env_via(&config, &proxies).await, &dir, "critical")
+        .with_events(std::sync::Arc::new(recorder.clone()));
+    let plan = e.plan().await.unwrap();
+    recorder.clear();
+    let before: usize = proxies.counts().iter().map(|(_, c)| c.requests).sum();
+    let started = std::time::Instant::now();
+    e.apply(&plan).await.unwrap();
+    let figures = recorder.figures(&plan, started.elapsed(), latency);
+    let sent = proxies
+        .counts()
+        .iter()
+        .map(|(_, c)| c.requests)
+        .sum::<usize>()
+        - before;
+    eprintln!(
+        "{}",
+        figures.render("production from nothing, 50 ms per request")
+    );
+    let operations = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != madplan::core::plan::Action::Read)
+        .count();
+    assert_eq!(
+        figures.ops.len(),
+        operations,
+        "an operation without its end"
+    );
+    assert_eq!(
+        figures.requests_in_ops + figures.requests_outside,
+        sent,
+        "requests the recorder did not see"
+    );
+    // The zone's settings, each its own endpoint, are sent at once after
+    // the encryption mode: the read, the mode, then the other five.
+    let tls = &figures.ops["cloudflare.zone_settings.tls"];
+    assert!(
+        tls.calls >= 6 && tls.chain <= 3,
+        "the zone settings' requests went one after another: {tls:?}"
+    );
+    f.no_violations();
+}

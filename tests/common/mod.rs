@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod critical;
 pub mod offline;
 
 use std::collections::BTreeMap;

@@ -227,10 +227,44 @@ async fn apply(
     desired: &Values,
     live: &Values,
 ) -> Result<(), ProviderError> {
-    for (id, v) in desired {
-        if live.get(id) != Some(v) {
+    let changes = desired.iter().filter(|(id, v)| live.get(*id) != Some(*v));
+    set_each(cf, zone, changes, Order::ModeFirst).await
+}
+
+/// Where the encryption mode goes among the other settings.
+#[derive(Clone, Copy, PartialEq)]
+enum Order {
+    /// Applying: the mode first, so that a setting that only makes sense
+    /// over HTTPS (HSTS, always HTTPS) is not switched on before the zone
+    /// serves it.
+    ModeFirst,
+    /// Giving back: the mode last, so that such a setting is not left on
+    /// after it stopped.
+    ModeLast,
+}
+
+/// Sets `changes`: each setting is its own endpoint, so all but the
+/// encryption mode (`ssl`) are sent at once; the mode goes on its own,
+/// before or after them.
+async fn set_each<'a>(
+    cf: &Cloudflare,
+    zone: &str,
+    changes: impl Iterator<Item = (&'a String, &'a Value)>,
+    order: Order,
+) -> Result<(), ProviderError> {
+    let (mode, others): (Vec<_>, Vec<_>) = changes.partition(|(id, _)| id.as_str() == "ssl");
+    let set_mode = || async {
+        for (id, v) in &mode {
             set(cf, zone, id, v).await?;
         }
+        Ok::<(), ProviderError>(())
+    };
+    if order == Order::ModeFirst {
+        set_mode().await?;
+    }
+    futures_util::future::try_join_all(others.iter().map(|(id, v)| set(cf, zone, id, v))).await?;
+    if order == Order::ModeLast {
+        set_mode().await?;
     }
     Ok(())
 }
@@ -390,9 +424,6 @@ impl Resource for ZoneSettings {
             Err(e) => return Err(e.into_provider()),
         };
         let back = to_restore(&o.prior, &o.applied, &live_values(&all));
-        for (id, v) in &back {
-            set(cf, o.zone_id.as_str(), id, v).await?;
-        }
-        Ok(())
+        set_each(cf, o.zone_id.as_str(), back.iter(), Order::ModeLast).await
     }
 }
