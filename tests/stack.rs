@@ -86,12 +86,13 @@ struct Fakes {
 }
 
 async fn fakes() -> Fakes {
-    fakes_with(Keys::fixed()).await
+    fakes_with(Keys::fixed(), Duration::from_millis(50)).await
 }
 
-async fn fakes_with(keys: Keys) -> Fakes {
+/// The fakes, with Atlas's clusters taking `transition` to change state.
+async fn fakes_with(keys: Keys, transition: Duration) -> Fakes {
     let mut atlas_config = FakeConfig {
-        transition: Duration::from_millis(50),
+        transition,
         ..FakeConfig::default()
     };
     atlas_config.service_account.1 = keys.atlas_secret.clone();
@@ -752,7 +753,7 @@ async fn a_stack_that_breaks_the_policies_is_refused_before_any_call() {
 async fn no_secret_is_printed_logged_or_stored() {
     let _serial = common::region_lock();
     let (_guard, logs) = madplan::core::testkit::LogCapture::start();
-    let f = fakes_with(Keys::canaries()).await;
+    let f = fakes_with(Keys::canaries(), Duration::from_millis(50)).await;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("staging.json");
     let plan_file = dir.path().join("staging.plan");
@@ -1160,42 +1161,49 @@ async fn child_stack_apply() {
     }
 }
 
-/// SIGKILL inside operations of every kind of the stack. Every request of
-/// every provider takes 30 ms more (the proxies' latency), so operations
-/// last; a child process applies staging and prints each operation's start
-/// and end; the parent kills it a few milliseconds after an operation of a
-/// kind not yet caught starts (or at once when a wait reports progress, if
-/// no kill has landed in a wait yet), waits for the requests in flight to
-/// land, takes the lock over and starts the apply again, until one
-/// finishes. Every kind of the stack is caught inside one of its
-/// operations; in the end a plan is clean and the emulators hold exactly
-/// what the state does.
-#[tokio::test]
-async fn the_stack_killed_inside_operations_of_every_kind_converges() {
-    use std::collections::{BTreeMap as Map, BTreeSet};
+/// Where the kill rounds aim.
+#[derive(Clone, Copy, PartialEq)]
+enum KillAt {
+    /// Just after an operation of a kind not yet caught starts.
+    EveryKind,
+    /// Only inside waits (an operation that reported progress), once per
+    /// kind.
+    Waits,
+}
+
+/// What the kill rounds did.
+#[derive(Default)]
+struct Kills {
+    /// The kinds with an operation open at a kill.
+    caught: std::collections::BTreeSet<String>,
+    /// The operations killed inside their wait.
+    in_a_wait: Vec<String>,
+    /// The kinds killed inside their wait.
+    waited: std::collections::BTreeSet<String>,
+    /// Each kill: its round and the operations open.
+    rounds: Vec<(usize, Vec<String>)>,
+}
+
+/// The kind of an operation's address.
+fn kind_of(address: &str) -> String {
+    address
+        .parse::<madplan::core::Address>()
+        .map_or_else(|_| address.to_string(), |a| a.kind().to_string())
+}
+
+/// Applies staging `name` in a child process through the proxies at
+/// `urls`, killing it where `at` says, taking the lock over and starting
+/// again after each kill, until an apply finishes (at most 60 rounds).
+async fn kill_until_done(name: &str, state: &std::path::Path, urls: &Urls, at: KillAt) -> Kills {
+    use std::collections::BTreeMap as Map;
     use std::io::BufRead;
 
-    let _serial = common::region_lock();
-    let f = fakes().await;
-    let dir = tempfile::tempdir().unwrap();
-    let proxies = f.proxies().await;
-    let latency = Duration::from_millis(30);
-    proxies.set_all(Faults {
-        latency,
-        ..Faults::none()
-    });
-    let name = common::unique("k");
-    let state = dir.path().join("kill.json");
-    let urls = proxies.urls();
-    let mut caught: BTreeSet<String> = BTreeSet::new();
-    let mut in_a_wait: Vec<String> = Vec::new();
-    let mut kills: Vec<(usize, Vec<String>)> = Vec::new();
-    let mut finished = false;
+    let mut kills = Kills::default();
     for round in 0..60 {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["child_stack_apply", "--exact", "--ignored", "--nocapture"])
-            .env("MADPLAN_KILL_ENV", &name)
-            .env("MADPLAN_KILL_STATE", &state)
+            .env("MADPLAN_KILL_ENV", name)
+            .env("MADPLAN_KILL_STATE", state)
             .env("MADPLAN_KILL_AWS", &urls.aws)
             .env("MADPLAN_KILL_ATLAS", &urls.atlas)
             .env("MADPLAN_KILL_CLOUDFLARE", &urls.cloudflare)
@@ -1227,11 +1235,6 @@ async fn the_stack_killed_inside_operations_of_every_kind_converges() {
                 open.remove(a);
             }
         };
-        let kind = |address: &str| {
-            address
-                .parse::<madplan::core::Address>()
-                .map_or_else(|_| address.to_string(), |a| a.kind().to_string())
-        };
         let mut outcome = None;
         let mut killed = false;
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
@@ -1241,18 +1244,17 @@ async fn the_stack_killed_inside_operations_of_every_kind_converges() {
                 outcome = Some(line);
                 break;
             }
-            let due = if let Some(a) = line.strip_prefix("start ") {
-                !caught.contains(&kind(a))
-            } else if let Some(a) = line.strip_prefix("wait ") {
-                in_a_wait.is_empty() || !caught.contains(&kind(a))
-            } else {
-                false
+            let due = match (at, line.split_once(' ')) {
+                (KillAt::EveryKind, Some(("start", a))) => !kills.caught.contains(&kind_of(a)),
+                (_, Some(("wait", a))) => !kills.waited.contains(&kind_of(a)),
+                _ => false,
             };
             if due {
                 // A few milliseconds in: the operation's first request is
-                // on its way (each takes 30 ms at least).
+                // on its way (each takes 30 ms at least), or its wait is
+                // sleeping between two polls.
                 // 0 to 14 ms, varied from kill to kill.
-                let pause = Duration::from_millis((kills.len() as u64 * 7) % 15);
+                let pause = Duration::from_millis((kills.rounds.len() as u64 * 7) % 15);
                 tokio::time::sleep(pause).await;
                 child.kill().unwrap(); // SIGKILL
                 killed = true;
@@ -1270,25 +1272,23 @@ async fn the_stack_killed_inside_operations_of_every_kind_converges() {
         }
         if !killed {
             match outcome.as_deref() {
-                Some("done") => {
-                    finished = true;
-                    break;
-                }
+                Some("done") => return kills,
                 other => panic!("round {round}: the apply ended without a kill: {other:?}"),
             }
         }
         let inside: Vec<String> = open.keys().cloned().collect();
         for (address, waiting) in &open {
-            caught.insert(kind(address));
+            kills.caught.insert(kind_of(address));
             if *waiting {
-                in_a_wait.push(address.clone());
+                kills.in_a_wait.push(address.clone());
+                kills.waited.insert(kind_of(address));
             }
         }
-        kills.push((round, inside));
+        kills.rounds.push((round, inside));
         // Requests in flight at the kill still land (as they would at the
         // providers); an operator re-runs after that.
         tokio::time::sleep(Duration::from_millis(700)).await;
-        let store = LocalStateStore::new(&state);
+        let store = LocalStateStore::new(state);
         if let Some(holder) = madplan::core::StateStore::lock_holder(&store)
             .await
             .unwrap()
@@ -1298,16 +1298,62 @@ async fn the_stack_killed_inside_operations_of_every_kind_converges() {
                 .unwrap();
         }
     }
-    assert!(finished, "no apply finished in 60 rounds: {kills:?}");
+    panic!("no apply finished in 60 rounds: {:?}", kills.rounds);
+}
 
-    proxies.set_all(Faults::none());
-    let config = kill_config(&name);
-    let e = Engine::new(kill_env(&name, &urls).await, LocalStateStore::new(&state));
+/// After the kill rounds of staging `name`: a plan is clean, nothing is
+/// left pending, and the emulators hold exactly what the state does.
+/// Returns the plan.
+async fn converged_after_kills(
+    f: &Fakes,
+    name: &str,
+    state: &std::path::Path,
+    urls: &Urls,
+) -> madplan::core::Plan {
+    let config = kill_config(name);
+    let e = Engine::new(kill_env(name, urls).await, LocalStateStore::new(state));
     let plan = e.plan().await.unwrap();
     assert!(!plan.has_changes(), "{}", plan.render());
-    emulators_hold_the_state(&f, &config, &e).await;
+    emulators_hold_the_state(f, &config, &e).await;
     let s = e.load_state().await.unwrap().unwrap();
     assert!(s.resources.values().all(|r| !r.pending));
+    plan
+}
+
+/// SIGKILL inside operations of every kind of the stack. Every request of
+/// every provider takes 30 ms more (the proxies' latency), so operations
+/// last; a child process applies staging and prints each operation's start,
+/// progress and end; the parent kills it a few milliseconds after an
+/// operation of a kind not yet caught starts (or reports progress in a
+/// wait, for a kind not yet killed in one), waits for the requests in
+/// flight to land, takes the lock over and starts the apply again, until
+/// one finishes. Every kind of the stack is caught inside one of its
+/// operations; in the end a plan is clean and the emulators hold exactly
+/// what the state does. Then a second staging is applied the same way but
+/// killed only inside waits (a fresh apply reaches them: the listener waits
+/// for its certificate, which moto issues 5 s after the request), once per
+/// kind that reports one, and converges too.
+#[tokio::test]
+async fn the_stack_killed_inside_operations_of_every_kind_converges() {
+    use std::collections::BTreeSet;
+
+    let _serial = common::region_lock();
+    let f = fakes().await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxies = f.proxies().await;
+    let latency = Duration::from_millis(30);
+    let slow = || Faults {
+        latency,
+        ..Faults::none()
+    };
+    proxies.set_all(slow());
+    let urls = proxies.urls();
+
+    let name = common::unique("k");
+    let state = dir.path().join("kill.json");
+    let kills = kill_until_done(&name, &state, &urls, KillAt::EveryKind).await;
+    proxies.set_all(Faults::none());
+    let plan = converged_after_kills(&f, &name, &state, &urls).await;
     // (Data sources are read at plan time: no operation to kill.)
     let kinds: BTreeSet<String> = plan
         .changes
@@ -1315,20 +1361,48 @@ async fn the_stack_killed_inside_operations_of_every_kind_converges() {
         .filter(|c| c.action != madplan::core::Action::Read)
         .map(|c| c.kind.clone())
         .collect();
-    let missed: Vec<_> = kinds.difference(&caught).collect();
+    let missed: Vec<_> = kinds.difference(&kills.caught).collect();
     assert!(
         missed.is_empty(),
         "kinds never caught inside an operation: {missed:?}"
     );
     eprintln!(
         "{} kills ({} to {} operations open at each), every one of the {} kinds caught inside an \
-         operation, {} kill(s) inside a wait ({in_a_wait:?}); operations open at each kill: \
-         {kills:?}",
-        kills.len(),
-        kills.iter().map(|(_, o)| o.len()).min().unwrap_or(0),
-        kills.iter().map(|(_, o)| o.len()).max().unwrap_or(0),
+         operation, {} kill(s) inside a wait ({:?}); operations open at each kill: {:?}",
+        kills.rounds.len(),
+        kills.rounds.iter().map(|(_, o)| o.len()).min().unwrap_or(0),
+        kills.rounds.iter().map(|(_, o)| o.len()).max().unwrap_or(0),
         kinds.len(),
-        in_a_wait.len()
+        kills.in_a_wait.len(),
+        kills.in_a_wait,
+        kills.rounds
+    );
+
+    f.no_violations();
+
+    // Inside waits: a second staging, from nothing, with Atlas's clusters
+    // taking a second to become ready.
+    let f = fakes_with(Keys::fixed(), Duration::from_secs(1)).await;
+    let proxies = f.proxies().await;
+    proxies.set_all(slow());
+    let urls = proxies.urls();
+    let waits = common::unique("w");
+    let waits_state = dir.path().join("waits.json");
+    let kills = kill_until_done(&waits, &waits_state, &urls, KillAt::Waits).await;
+    proxies.set_all(Faults::none());
+    converged_after_kills(&f, &waits, &waits_state, &urls).await;
+    for kind in ["aws.listener", "atlas.cluster"] {
+        assert!(
+            kills.waited.contains(kind),
+            "no kill landed inside the wait of {kind}: {:?}",
+            kills.rounds
+        );
+    }
+    eprintln!(
+        "inside waits: {} kills, in the waits of {:?} (operations open at each kill: {:?})",
+        kills.rounds.len(),
+        kills.waited,
+        kills.rounds
     );
     f.no_violations();
 }
