@@ -1053,11 +1053,18 @@ async fn cloudflare_s_budget_holds_and_a_lockout_is_not_sent_into() {
 }
 
 /// What the emulators hold of `config`'s environment is exactly what its
-/// state holds, kind by kind: the EC2 network, Datadog monitors and SLOs,
-/// Atlas database users (no duplicate, no orphan).
+/// state holds, kind by kind: the EC2 network, Atlas clusters and database
+/// users, Cloudflare records, Datadog monitors, SLOs, dashboards and
+/// synthetic tests (no duplicate, no orphan).
 async fn emulators_hold_the_state(f: &Fakes, config: &StackConfig, e: &Engine<LocalStateStore>) {
     let state = e.load_state().await.unwrap().unwrap();
     let in_state = |kind: &str| state.resources.keys().filter(|a| a.kind() == kind).count();
+    // As many live as in state, and some: a filter that matched nothing
+    // would prove nothing.
+    let same = |kind: &str, live: usize, what: &dyn std::fmt::Debug| {
+        assert!(in_state(kind) > 0, "no {kind} in state");
+        assert_eq!(live, in_state(kind), "{kind}: {what:?}");
+    };
     let ec2 = common::ec2().await;
     let tagged = common::leftovers(&ec2, &config.name).await;
     for (kind, n) in &tagged {
@@ -1078,15 +1085,50 @@ async fn emulators_hold_the_state(f: &Fakes, config: &StackConfig, e: &Engine<Lo
                 .any(|t| t.starts_with("madplan-address:datadog.monitor."))
         })
         .collect();
-    assert_eq!(monitors.len(), in_state("datadog.monitor"), "{monitors:?}");
+    same("datadog.monitor", monitors.len(), &monitors);
     let slos = f.datadog_client().slos_tagged(&env_tag).await.unwrap();
-    assert_eq!(slos.len(), in_state("datadog.slo"));
+    same("datadog.slo", slos.len(), &slos);
     let project = state.resources[&"atlas.project.main".parse().unwrap()].outputs["project_id"]
         .as_str()
         .unwrap()
         .to_string();
     let users = f.atlas_client().database_users(&project).await.unwrap();
-    assert_eq!(users.len(), in_state("atlas.database_user"), "{users:?}");
+    same("atlas.database_user", users.len(), &users);
+    let clusters = f.atlas_client().clusters(&project).await.unwrap();
+    same("atlas.cluster", clusters.len(), &clusters);
+    // Cloudflare's records carry madplan's marker in their comment.
+    let marker = format!("madplan:{}/", config.name);
+    let records: Vec<_> = f
+        .cloudflare
+        .records(&f.cloudflare.zone_id(ZONE))
+        .into_iter()
+        .filter(|r| r["comment"].as_str().is_some_and(|c| c.contains(&marker)))
+        .collect();
+    same("cloudflare.dns_record", records.len(), &records);
+    // Dashboards end their description with madplan's marker line;
+    // synthetic tests carry the environment's tag.
+    let dashboards: Vec<_> = f
+        .datadog_client()
+        .dashboards()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| {
+            d.description
+                .as_deref()
+                .is_some_and(|t| t.contains(&format!("madplan:{} ", config.name)))
+        })
+        .collect();
+    same("datadog.dashboard", dashboards.len(), &dashboards);
+    let tests: Vec<_> = f
+        .datadog_client()
+        .api_tests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.tags.contains(&env_tag))
+        .collect();
+    same("datadog.synthetic_test", tests.len(), &tests);
 }
 
 /// One line a killed child prints per engine event, for its parent.
