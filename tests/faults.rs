@@ -10,7 +10,10 @@
 //! (`CreateVpc`, `CreateInternetGateway`, `AllocateAddress`,
 //! `CreateRouteTable`, `CreateNetworkAcl`) are not sent again by the SDK when
 //! their answer is lost; the create fails, and the next apply adopts the
-//! tagged object the lost call made instead of making a second one.
+//! tagged object the lost call made instead of making a second one. The
+//! calls the SDK does send again (a group's create and rules, an ACL entry,
+//! a route) meet their own work on the second attempt, and the apply takes
+//! that as done instead of failing.
 
 mod common;
 
@@ -195,4 +198,67 @@ async fn a_create_whose_answer_is_lost_is_not_sent_again() {
     assert_eq!(addresses.addresses().len(), 1, "{addresses:?}");
     eprintln!("five lost create answers: {applies} apply(s) to converge");
     common::until_ok(5, || common::destroy(with_nat(&name, &aws), &state)).await;
+}
+
+/// Calls the SDK sends again when their answer is lost, and that then
+/// meet their own work: a group's create (its name is taken), its rules
+/// (already authorized), an ACL entry (its number is taken), a route (its
+/// destination is taken).
+const MEET_THEMSELVES: [&[&str]; 4] = [
+    &["Action=CreateSecurityGroup&"],
+    &[
+        "Action=AuthorizeSecurityGroupIngress&",
+        "Action=AuthorizeSecurityGroupEgress&",
+    ],
+    &["Action=CreateNetworkAclEntry&"],
+    &["Action=CreateRoute&"],
+];
+
+/// For each kind of call above, a network is applied with the answers of
+/// the first two such calls lost after moto did the work: the SDK's second
+/// attempt meets the first one's work ("name taken", "rule already there",
+/// "number taken", "route already there"), and the apply takes it as done
+/// (adopting the group it made by its tags, sending the rules one by one,
+/// replacing the entry and the route with the declared ones) instead of
+/// failing. One apply each, then a clean plan, each group once.
+#[tokio::test]
+async fn a_call_sent_again_after_its_answer_was_lost_does_not_fail_the_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    for calls in MEET_THEMSELVES {
+        let lost = 2;
+        // A proxy of its own: its fault limit counts from its start.
+        let proxy = FaultProxy::start(
+            &common::moto_url(),
+            Faults {
+                share: 1.0,
+                kinds: vec![Fault::DropAfter],
+                max_faults: Some(lost),
+                only: calls.iter().map(|s| s.to_string()).collect(),
+                ..Faults::none()
+            },
+        )
+        .await
+        .unwrap();
+        let aws = common::aws_at_with_attempts(proxy.url(), 5).await;
+        let name = common::unique("again");
+        let state = dir.path().join(format!("{name}.json"));
+        common::apply(common::network(&name, &aws, 2).0, &state)
+            .await
+            .unwrap_or_else(|e| panic!("{calls:?}: {e}"));
+        let counts = proxy.counts();
+        assert_eq!(
+            counts.faults.get(&Fault::DropAfter),
+            Some(&lost),
+            "{calls:?}: {counts:?}"
+        );
+        let plan = common::plan(common::network(&name, &aws, 2).0, &state)
+            .await
+            .unwrap();
+        assert!(!plan.has_changes(), "{calls:?}: {}", plan.render());
+        let tagged = common::leftovers(&common::ec2().await, &name).await;
+        assert_eq!(tagged["security_group"], 2, "{calls:?}: {tagged:?}");
+        common::destroy(common::network(&name, &aws, 2).0, &state)
+            .await
+            .unwrap();
+    }
 }

@@ -17,6 +17,7 @@ use super::{
     subnet_ids, unresolved,
 };
 use crate::error::sdk_error;
+use crate::support::has_code;
 use crate::{Aws, tags};
 
 /// Allow or deny.
@@ -142,8 +143,20 @@ macro_rules! entry_call {
     }};
 }
 
+/// Creates the entry `e`. When its number is already taken in its
+/// direction (the SDK sent the create again after its answer was lost, or
+/// someone made an entry there since the refresh), the entry there is
+/// replaced by `e`: the number is this spec's, and the next plan would do
+/// the same.
 async fn add_entry(aws: &Aws, acl: &str, e: &AclEntry) -> Result<(), ProviderError> {
-    entry_call!(aws.ec2().create_network_acl_entry().network_acl_id(acl), e)
+    let created: Result<(), ProviderError> =
+        async { entry_call!(aws.ec2().create_network_acl_entry().network_acl_id(acl), e) }.await;
+    match created {
+        Err(err) if has_code(&err, "NetworkAclEntryAlreadyExists") => {
+            replace_entry(aws, acl, e).await
+        }
+        other => other,
+    }
 }
 
 /// Changes the entry with `e`'s direction and number in one call, so that

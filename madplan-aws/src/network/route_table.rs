@@ -17,6 +17,7 @@ use super::{
     gone_is_done, missing, subnet_ids, unresolved,
 };
 use crate::error::sdk_error;
+use crate::support::has_code;
 use crate::{Aws, tags};
 
 /// Where a route sends traffic.
@@ -119,8 +120,17 @@ macro_rules! route_call {
     }};
 }
 
+/// Creates the route `r`. When its destination already has a route (the
+/// SDK sent the create again after its answer was lost, or someone added
+/// one since the refresh), that route is pointed at `r`'s target: the
+/// destination is this spec's, and the next plan would do the same.
 async fn add_route(aws: &Aws, rt: &str, r: &Route) -> Result<(), ProviderError> {
-    route_call!(aws.ec2().create_route().route_table_id(rt), r)
+    let created: Result<(), ProviderError> =
+        async { route_call!(aws.ec2().create_route().route_table_id(rt), r) }.await;
+    match created {
+        Err(err) if has_code(&err, "RouteAlreadyExists") => replace_route(aws, rt, r).await,
+        other => other,
+    }
 }
 
 /// Points an existing route at another target in one call, so that there

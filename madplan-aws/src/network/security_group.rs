@@ -14,6 +14,7 @@ use typed_builder::TypedBuilder;
 
 use super::{PortRange, SecurityGroupId, VpcId, describe, find_all, missing, unresolved};
 use crate::error::sdk_error;
+use crate::support::has_code;
 use crate::{Aws, tags};
 
 /// The IP protocol of a rule.
@@ -257,6 +258,33 @@ fn allow_all_egress() -> BTreeSet<Rule> {
     [Rule::all(Peer::Cidr(Cidr::from("0.0.0.0/0")))].into()
 }
 
+/// The group named `name` in `vpc` if it carries the tags of `cx`'s
+/// resource (environment, address and lineage): one this resource made.
+async fn made_by(
+    aws: &Aws,
+    cx: &OpCx,
+    name: &str,
+    vpc: &str,
+) -> Result<Option<aws_sdk_ec2::types::SecurityGroup>, ProviderError> {
+    let out = aws
+        .ec2()
+        .describe_security_groups()
+        .filters(tags::filter("group-name", [name.to_string()]))
+        .filters(tags::filter("vpc-id", [vpc.to_string()]))
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    let ours = cx.tags();
+    let carries = |g: &&aws_sdk_ec2::types::SecurityGroup| {
+        ours.iter().all(|(k, v)| {
+            g.tags()
+                .iter()
+                .any(|t| t.key() == Some(*k) && t.value() == Some(v.as_str()))
+        })
+    };
+    Ok(out.security_groups().iter().find(carries).cloned())
+}
+
 /// A security group with its ingress and egress rules.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TypedBuilder)]
 pub struct SecurityGroup {
@@ -293,24 +321,47 @@ enum Direction {
     Egress,
 }
 
-/// Sends one of the four rule calls with `rules`, if there are any.
+/// Sends one of the four rule calls with `rules`, if there are any. When
+/// the batch is refused because one of its rules is already in the state
+/// the call wants (`$done`: authorized already, revoked already), each
+/// rule is sent on its own and that answer taken as done. This is what
+/// the SDK's second attempt meets after the first one's answer was lost
+/// with the rules in place, or what a rule added or removed by hand since
+/// the refresh causes.
 macro_rules! rule_call {
-    ($aws:expr, $id:expr, $rules:expr, $op:ident) => {{
+    ($aws:expr, $id:expr, $rules:expr, $op:ident, $done:expr) => {{
         if !$rules.is_empty() {
             let perms = $rules
                 .iter()
                 .map(|r| r.to_permission())
                 .collect::<Result<Vec<_>, _>>()?;
-            $aws.ec2()
-                .$op()
-                .group_id($id)
-                .set_ip_permissions(Some(perms))
-                .send()
-                .await
-                .map_err(sdk_error)?;
+            let send = |perms: Vec<IpPermission>| {
+                $aws.ec2()
+                    .$op()
+                    .group_id($id)
+                    .set_ip_permissions(Some(perms))
+                    .send()
+            };
+            match send(perms.clone()).await.map_err(sdk_error) {
+                Err(e) if has_code(&e, $done) => {
+                    for p in perms {
+                        match send(vec![p]).await.map_err(sdk_error) {
+                            Err(e) if !has_code(&e, $done) => return Err(e),
+                            _ => {}
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+                Ok(_) => {}
+            }
         }
     }};
 }
+
+/// An authorize call refused because a rule of it is there already.
+const DUPLICATE: &str = "InvalidPermission.Duplicate";
+/// A revoke call refused because a rule of it is gone already.
+const NOT_FOUND: &str = "InvalidPermission.NotFound";
 
 /// Brings one direction's rules from `before` to `after`: revokes what
 /// went, then authorizes what is new.
@@ -325,12 +376,12 @@ async fn reconcile(
     let new: Vec<&Rule> = after.difference(before).collect();
     match dir {
         Direction::Ingress => {
-            rule_call!(aws, id, gone, revoke_security_group_ingress);
-            rule_call!(aws, id, new, authorize_security_group_ingress);
+            rule_call!(aws, id, gone, revoke_security_group_ingress, NOT_FOUND);
+            rule_call!(aws, id, new, authorize_security_group_ingress, DUPLICATE);
         }
         Direction::Egress => {
-            rule_call!(aws, id, gone, revoke_security_group_egress);
-            rule_call!(aws, id, new, authorize_security_group_egress);
+            rule_call!(aws, id, gone, revoke_security_group_egress, NOT_FOUND);
+            rule_call!(aws, id, new, authorize_security_group_egress, DUPLICATE);
         }
     }
     Ok(())
@@ -406,30 +457,49 @@ impl Resource for SecurityGroup {
     }
 
     async fn create(&self, aws: &Aws, cx: &OpCx) -> Result<SecurityGroupOutputs, ProviderError> {
-        let out = aws
+        let vpc = self.vpc.get().map_err(unresolved)?.as_str();
+        let created = aws
             .ec2()
             .create_security_group()
             .group_name(&self.name)
             .description(&self.description)
-            .vpc_id(self.vpc.get().map_err(unresolved)?.as_str())
+            .vpc_id(vpc)
             .tag_specifications(tags::spec(ResourceType::SecurityGroup, cx, &self.tags))
             .send()
             .await
-            .map_err(sdk_error)?;
-        let id = out
-            .group_id()
-            .ok_or_else(|| missing("group id"))?
-            .to_string();
+            .map_err(sdk_error);
+        // AWS gives every new group an allow-all egress rule.
+        let (id, ingress, egress) = match created {
+            Ok(out) => (
+                out.group_id()
+                    .ok_or_else(|| missing("group id"))?
+                    .to_string(),
+                BTreeSet::new(),
+                allow_all_egress(),
+            ),
+            // The name is taken in the VPC: by this very create when the
+            // SDK sent it again after its answer was lost (the group then
+            // carries this resource's tags), or by someone else (refused).
+            Err(e) if has_code(&e, "InvalidGroup.Duplicate") => {
+                match made_by(aws, cx, &self.name, vpc).await? {
+                    Some(g) => (
+                        g.group_id().unwrap_or_default().to_string(),
+                        from_permissions(g.ip_permissions()),
+                        from_permissions(g.ip_permissions_egress()),
+                    ),
+                    None => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
         let outputs = SecurityGroupOutputs {
             security_group_id: SecurityGroupId(id.clone()),
         };
         cx.created(&outputs).await?;
-        // The two directions are independent: they go at once. AWS gives
-        // every new group an allow-all egress rule.
-        let (none, default_egress) = (BTreeSet::new(), allow_all_egress());
+        // The two directions are independent: they go at once.
         futures_util::future::try_join(
-            reconcile(aws, &id, Direction::Ingress, &none, &self.ingress),
-            reconcile(aws, &id, Direction::Egress, &default_egress, &self.egress),
+            reconcile(aws, &id, Direction::Ingress, &ingress, &self.ingress),
+            reconcile(aws, &id, Direction::Egress, &egress, &self.egress),
         )
         .await?;
         Ok(outputs)
