@@ -201,10 +201,13 @@ async fn a_create_whose_answer_is_lost_is_not_sent_again() {
 }
 
 /// Calls the SDK sends again when their answer is lost, and that then
-/// meet their own work: a group's create (its name is taken), its rules
-/// (already authorized), an ACL entry (its number is taken), a route (its
-/// destination is taken).
-const MEET_THEMSELVES: [&[&str]; 4] = [
+/// meet their own work: a subnet's create (its block is taken), a
+/// gateway's attachment (already attached), a group's create (its name is
+/// taken), its rules (already authorized), an ACL entry (its number is
+/// taken), a route (its destination is taken).
+const MEET_THEMSELVES: [&[&str]; 6] = [
+    &["Action=CreateSubnet&"],
+    &["Action=AttachInternetGateway&"],
     &["Action=CreateSecurityGroup&"],
     &[
         "Action=AuthorizeSecurityGroupIngress&",
@@ -216,11 +219,12 @@ const MEET_THEMSELVES: [&[&str]; 4] = [
 
 /// For each kind of call above, a network is applied with the answers of
 /// the first two such calls lost after moto did the work: the SDK's second
-/// attempt meets the first one's work ("name taken", "rule already there",
-/// "number taken", "route already there"), and the apply takes it as done
-/// (adopting the group it made by its tags, sending the rules one by one,
-/// replacing the entry and the route with the declared ones) instead of
-/// failing. One apply each, then a clean plan, each group once.
+/// attempt meets the first one's work ("block taken", "already attached",
+/// "name taken", "rule already there", "number taken", "route already
+/// there"), and the apply takes it as done (adopting the subnet or group it
+/// made by its tags, sending the rules one by one, replacing the entry and
+/// the route with the declared ones) instead of failing. One apply each,
+/// then a clean plan, each subnet and group once.
 #[tokio::test]
 async fn a_call_sent_again_after_its_answer_was_lost_does_not_fail_the_apply() {
     let dir = tempfile::tempdir().unwrap();
@@ -256,6 +260,7 @@ async fn a_call_sent_again_after_its_answer_was_lost_does_not_fail_the_apply() {
             .unwrap();
         assert!(!plan.has_changes(), "{calls:?}: {}", plan.render());
         let tagged = common::leftovers(&common::ec2().await, &name).await;
+        assert_eq!(tagged["subnet"], 4, "{calls:?}: {tagged:?}");
         assert_eq!(tagged["security_group"], 2, "{calls:?}: {tagged:?}");
         common::destroy(common::network(&name, &aws, 2).0, &state)
             .await

@@ -40,6 +40,16 @@ pub(crate) fn filter(name: &str, values: impl IntoIterator<Item = String>) -> Fi
         .build()
 }
 
+/// Whether `tags` are those madplan gave the resource of `cx` (environment,
+/// address and lineage): the object is the one this create made, e.g. by
+/// an attempt whose answer was lost.
+pub(crate) fn made_by(cx: &OpCx, tags: &[Tag]) -> bool {
+    cx.tags().iter().all(|(k, v)| {
+        tags.iter()
+            .any(|t| t.key() == Some(*k) && t.value() == Some(v.as_str()))
+    })
+}
+
 /// The user's tags (madplan's own left out).
 pub(crate) fn user(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()

@@ -9,6 +9,7 @@ use typed_builder::TypedBuilder;
 
 use super::{InternetGatewayId, VpcId, describe, find_all, missing, unresolved};
 use crate::error::sdk_error;
+use crate::support::has_code;
 use crate::{Aws, tags};
 
 /// An internet gateway attached to a VPC.
@@ -29,15 +30,36 @@ pub struct InternetGatewayOutputs {
     pub internet_gateway_id: InternetGatewayId,
 }
 
+/// Attaches the gateway `igw` to `vpc`. A gateway already attached to
+/// that very VPC (the SDK sent the call again after its answer was lost)
+/// is done; attached elsewhere, it is refused.
 async fn attach(aws: &Aws, igw: &str, vpc: &str) -> Result<(), ProviderError> {
-    aws.ec2()
+    let attached = aws
+        .ec2()
         .attach_internet_gateway()
         .internet_gateway_id(igw)
         .vpc_id(vpc)
         .send()
         .await
-        .map_err(sdk_error)?;
-    Ok(())
+        .map_err(sdk_error);
+    match attached {
+        Err(e) if has_code(&e, "Resource.AlreadyAssociated") => {
+            let out = aws
+                .ec2()
+                .describe_internet_gateways()
+                .internet_gateway_ids(igw)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            let here = out
+                .internet_gateways()
+                .iter()
+                .flat_map(|g| g.attachments())
+                .any(|a| a.vpc_id() == Some(vpc));
+            if here { Ok(()) } else { Err(e) }
+        }
+        other => other.map(drop),
+    }
 }
 
 async fn detach(aws: &Aws, igw: &str, vpc: &str) -> Result<(), ProviderError> {

@@ -274,15 +274,11 @@ async fn made_by(
         .send()
         .await
         .map_err(sdk_error)?;
-    let ours = cx.tags();
-    let carries = |g: &&aws_sdk_ec2::types::SecurityGroup| {
-        ours.iter().all(|(k, v)| {
-            g.tags()
-                .iter()
-                .any(|t| t.key() == Some(*k) && t.value() == Some(v.as_str()))
-        })
-    };
-    Ok(out.security_groups().iter().find(carries).cloned())
+    Ok(out
+        .security_groups()
+        .iter()
+        .find(|g| tags::made_by(cx, g.tags()))
+        .cloned())
 }
 
 /// A security group with its ingress and egress rules.

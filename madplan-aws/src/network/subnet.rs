@@ -13,6 +13,7 @@ use typed_builder::TypedBuilder;
 use super::vpc::{Vpc, check_block};
 use super::{SubnetId, VpcId, describe, find_all, missing, unresolved};
 use crate::error::sdk_error;
+use crate::support::has_code;
 use crate::{Aws, tags};
 
 /// A subnet of a VPC in one availability zone.
@@ -42,6 +43,29 @@ pub struct SubnetOutputs {
     pub subnet_id: SubnetId,
     /// Its ARN.
     pub arn: String,
+}
+
+/// The subnet of `cidr` in `vpc` if it carries the tags of `cx`'s
+/// resource: one this resource made.
+async fn made_by(
+    aws: &Aws,
+    cx: &OpCx,
+    vpc: &str,
+    cidr: &str,
+) -> Result<Option<aws_sdk_ec2::types::Subnet>, ProviderError> {
+    let out = aws
+        .ec2()
+        .describe_subnets()
+        .filters(tags::filter("vpc-id", [vpc.to_string()]))
+        .filters(tags::filter("cidr-block", [cidr.to_string()]))
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    Ok(out
+        .subnets()
+        .iter()
+        .find(|s| tags::made_by(cx, s.tags()))
+        .cloned())
 }
 
 async fn set_public(aws: &Aws, id: &str, on: bool) -> Result<(), ProviderError> {
@@ -143,7 +167,7 @@ impl Resource for Subnet {
 
     async fn create(&self, aws: &Aws, cx: &OpCx) -> Result<SubnetOutputs, ProviderError> {
         let vpc = self.vpc.get().map_err(unresolved)?;
-        let out = aws
+        let created = aws
             .ec2()
             .create_subnet()
             .vpc_id(vpc.as_str())
@@ -152,8 +176,20 @@ impl Resource for Subnet {
             .tag_specifications(tags::spec(ResourceType::Subnet, cx, &self.tags))
             .send()
             .await
-            .map_err(sdk_error)?;
-        let s = out.subnet().ok_or_else(|| missing("subnet"))?;
+            .map_err(sdk_error);
+        let s = match created {
+            Ok(out) => out.subnet().ok_or_else(|| missing("subnet"))?.clone(),
+            // The block is taken in the VPC: by this very create when the
+            // SDK sent it again after its answer was lost (the subnet then
+            // carries this resource's tags), or by another subnet (refused).
+            Err(e) if has_code(&e, "InvalidSubnet.Conflict") => {
+                match made_by(aws, cx, vpc.as_str(), self.cidr.as_str()).await? {
+                    Some(s) => s,
+                    None => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
         let outputs = SubnetOutputs {
             subnet_id: SubnetId(
                 s.subnet_id()
