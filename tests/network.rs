@@ -938,6 +938,7 @@ async fn the_network_s_apply_against_its_critical_path() {
         sent,
         "requests the recorder did not see"
     );
+    assert_eq!(figures.requests_outside, 0, "requests of no operation");
     for (a, op) in &figures.ops {
         assert!(op.calls >= 1, "{a}: no request attributed to it");
     }

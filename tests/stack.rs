@@ -1206,7 +1206,8 @@ async fn child_stack_apply() {
 /// Where the kill rounds aim.
 #[derive(Clone, Copy, PartialEq)]
 enum KillAt {
-    /// Just after an operation of a kind not yet caught starts.
+    /// Just after an operation of a kind not yet caught starts (and inside
+    /// a wait of a kind not yet killed in one, should a wait report).
     EveryKind,
     /// Only inside waits (an operation that reported progress), once per
     /// kind.
@@ -1302,6 +1303,11 @@ async fn kill_until_done(name: &str, state: &std::path::Path, urls: &Urls, at: K
                 killed = true;
                 break;
             }
+        }
+        if !killed && outcome.is_none() {
+            // The deadline passed with the child still silent: it goes, and
+            // the round fails below.
+            let _ = child.kill();
         }
         child.wait().unwrap();
         reader.join().unwrap();
@@ -1503,6 +1509,10 @@ async fn production_s_apply_against_its_critical_path() {
         sent,
         "requests the recorder did not see"
     );
+    assert_eq!(figures.requests_outside, 0, "requests of no operation");
+    for (a, op) in &figures.ops {
+        assert!(op.calls >= 1, "{a}: no request attributed to it");
+    }
     // The zone's settings, each its own endpoint, are sent at once after
     // the encryption mode: the read, the mode, then the other five.
     let tls = &figures.ops["cloudflare.zone_settings.tls"];

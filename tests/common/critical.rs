@@ -4,6 +4,10 @@
 //! REST clients' `atlas`, `cloudflare` and `datadog`, attributed to the
 //! engine's `resource` span they run under), then the longest path through
 //! the plan's dependency graph weighted by those durations.
+//!
+//! Operations are told apart by their address: made for applies from
+//! nothing, where each address has one operation (a replacement's create
+//! and delete would be merged).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -25,13 +29,17 @@ pub struct Call {
     /// The operation it was made for (`None`: outside any operation, e.g.
     /// a refresh).
     pub op: Option<String>,
-    /// When it was opened and closed.
+    /// When it was opened.
     pub start: Instant,
+    /// When it was closed (`None`: still open).
     pub end: Option<Instant>,
 }
 
 #[derive(Default)]
 struct Inner {
+    /// Bumped by `clear`, so that a call opened before it and closed after
+    /// is not taken for another.
+    generation: u64,
     calls: Vec<Call>,
     finished: HashMap<String, Duration>,
 }
@@ -45,8 +53,8 @@ pub struct Recorder {
 
 /// The address of an engine `resource` span.
 struct OpName(String);
-/// A call span's index in the recorder.
-struct CallIx(usize);
+/// A call span's generation and index in the recorder.
+struct CallIx(u64, usize);
 
 struct AddressField(Option<String>);
 
@@ -79,16 +87,19 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Recorder {
                 start: Instant::now(),
                 end: None,
             });
-            let ix = inner.calls.len() - 1;
+            let ix = CallIx(inner.generation, inner.calls.len() - 1);
             drop(inner);
-            span.extensions_mut().insert(CallIx(ix));
+            span.extensions_mut().insert(ix);
         }
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
-        if let Some(CallIx(ix)) = span.extensions().get::<CallIx>() {
-            self.inner.lock().unwrap().calls[*ix].end = Some(Instant::now());
+        if let Some(CallIx(generation, ix)) = span.extensions().get::<CallIx>() {
+            let mut inner = self.inner.lock().unwrap();
+            if inner.generation == *generation {
+                inner.calls[*ix].end = Some(Instant::now());
+            }
         }
     }
 }
@@ -124,6 +135,7 @@ impl Recorder {
     /// Forgets what was recorded so far.
     pub fn clear(&self) {
         let mut inner = self.inner.lock().unwrap();
+        inner.generation += 1;
         inner.calls.clear();
         inner.finished.clear();
     }
@@ -252,8 +264,9 @@ pub struct Figures {
     pub critical: Duration,
     /// The operations on it, first to last.
     pub path: Vec<String>,
-    /// Requests made inside operations, and outside (refreshes).
+    /// Requests made inside operations.
     pub requests_in_ops: usize,
+    /// Requests made outside any operation (an apply makes none).
     pub requests_outside: usize,
     /// Every operation.
     pub ops: BTreeMap<String, OpFigure>,

@@ -217,14 +217,17 @@ impl Client {
             &self.retry,
             "POST /api/oauth/token",
             || async {
-                let resp = self
+                let send = self
                     .http
                     .post(&url)
                     .basic_auth(client_id, Some(secret.expose_secret()))
                     .header("accept", "application/json")
                     .header("content-type", "application/x-www-form-urlencoded")
                     .body("grant_type=client_credentials")
-                    .send()
+                    .send();
+                let span =
+                    tracing::debug_span!("atlas", method = "POST", path = "/api/oauth/token");
+                let resp = tracing::Instrument::instrument(send, span)
                     .await
                     .map_err(|e| {
                         Attempt::again(Error::Auth(format!("the token request failed: {e}")), None)

@@ -120,15 +120,36 @@ macro_rules! route_call {
     }};
 }
 
-/// Creates the route `r`. When its destination already has a route (the
-/// SDK sent the create again after its answer was lost, or someone added
-/// one since the refresh), that route is pointed at `r`'s target: the
-/// destination is this spec's, and the next plan would do the same.
+/// Creates the route `r`. When its destination already has a route made
+/// by `CreateRoute` (the SDK sent the create again after its answer was
+/// lost, or someone added one since the refresh), that route is pointed at
+/// `r`'s target: the destination is this spec's, and the next plan would
+/// do the same. A route the table was made with (the VPC's `local` route)
+/// is AWS's: the clash is refused, never replaced.
 async fn add_route(aws: &Aws, rt: &str, r: &Route) -> Result<(), ProviderError> {
     let created: Result<(), ProviderError> =
         async { route_call!(aws.ec2().create_route().route_table_id(rt), r) }.await;
     match created {
-        Err(err) if has_code(&err, "RouteAlreadyExists") => replace_route(aws, rt, r).await,
+        Err(err) if has_code(&err, "RouteAlreadyExists") => {
+            let out = aws
+                .ec2()
+                .describe_route_tables()
+                .route_table_ids(rt)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            let made_by_create_route = out
+                .route_tables()
+                .iter()
+                .flat_map(|t| t.routes())
+                .find(|live| live.destination_cidr_block() == Some(r.destination.as_str()))
+                .is_some_and(|live| live.origin() == Some(&RouteOrigin::CreateRoute));
+            if made_by_create_route {
+                replace_route(aws, rt, r).await
+            } else {
+                Err(err)
+            }
+        }
         other => other,
     }
 }

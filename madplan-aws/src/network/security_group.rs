@@ -478,12 +478,12 @@ impl Resource for SecurityGroup {
             // carries this resource's tags), or by someone else (refused).
             Err(e) if has_code(&e, "InvalidGroup.Duplicate") => {
                 match made_by(aws, cx, &self.name, vpc).await? {
-                    Some(g) => (
-                        g.group_id().unwrap_or_default().to_string(),
+                    Some(g) if g.description() == Some(self.description.as_str()) => (
+                        g.group_id().ok_or_else(|| missing("group id"))?.to_string(),
                         from_permissions(g.ip_permissions()),
                         from_permissions(g.ip_permissions_egress()),
                     ),
-                    None => return Err(e),
+                    _ => return Err(e),
                 }
             }
             Err(e) => return Err(e),

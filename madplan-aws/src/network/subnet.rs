@@ -184,8 +184,8 @@ impl Resource for Subnet {
             // carries this resource's tags), or by another subnet (refused).
             Err(e) if has_code(&e, "InvalidSubnet.Conflict") => {
                 match made_by(aws, cx, vpc.as_str(), self.cidr.as_str()).await? {
-                    Some(s) => s,
-                    None => return Err(e),
+                    Some(s) if s.availability_zone() == Some(self.zone.as_str()) => s,
+                    _ => return Err(e),
                 }
             }
             Err(e) => return Err(e),

@@ -243,28 +243,55 @@ enum Order {
     ModeLast,
 }
 
-/// Sets `changes`: each setting is its own endpoint, so all but the
-/// encryption mode (`ssl`) are sent at once; the mode goes on its own,
-/// before or after them.
+/// Sets `changes` in order, one after another.
+async fn set_in_order(
+    cf: &Cloudflare,
+    zone: &str,
+    changes: &[(&String, &Value)],
+) -> Result<(), ProviderError> {
+    for (id, v) in changes {
+        set(cf, zone, id, v).await?;
+    }
+    Ok(())
+}
+
+/// Sets `changes`. Each setting is its own endpoint, so they go at once,
+/// except two orders kept: the encryption mode (`ssl`) goes on its own,
+/// before or after the others; and TLS 1.3 is turned on before the oldest
+/// version accepted rises, the oldest version lowered before TLS 1.3 is
+/// turned off, so that the zone never asks for TLS 1.3 without it.
 async fn set_each<'a>(
     cf: &Cloudflare,
     zone: &str,
     changes: impl Iterator<Item = (&'a String, &'a Value)>,
     order: Order,
 ) -> Result<(), ProviderError> {
-    let (mode, others): (Vec<_>, Vec<_>) = changes.partition(|(id, _)| id.as_str() == "ssl");
-    let set_mode = || async {
-        for (id, v) in &mode {
-            set(cf, zone, id, v).await?;
+    let (mut mode, mut tls, mut others) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, v) in changes {
+        match id.as_str() {
+            "ssl" => mode.push((id, v)),
+            "tls_1_3" | "min_tls_version" => tls.push((id, v)),
+            _ => others.push((id, v)),
         }
-        Ok::<(), ProviderError>(())
-    };
-    if order == Order::ModeFirst {
-        set_mode().await?;
     }
-    futures_util::future::try_join_all(others.iter().map(|(id, v)| set(cf, zone, id, v))).await?;
+    let tls_1_3_off = tls
+        .iter()
+        .any(|(id, v)| id.as_str() == "tls_1_3" && v.as_str() == Some("off"));
+    // `min_tls_version` sorts before `tls_1_3`.
+    tls.sort_by_key(|(id, _)| id.as_str());
+    if !tls_1_3_off {
+        tls.reverse();
+    }
+    if order == Order::ModeFirst {
+        set_in_order(cf, zone, &mode).await?;
+    }
+    futures_util::future::try_join(
+        futures_util::future::try_join_all(others.iter().map(|(id, v)| set(cf, zone, id, v))),
+        set_in_order(cf, zone, &tls),
+    )
+    .await?;
     if order == Order::ModeLast {
-        set_mode().await?;
+        set_in_order(cf, zone, &mode).await?;
     }
     Ok(())
 }
