@@ -251,14 +251,7 @@ async fn every_bad_input_is_reported_at_once_without_a_request() {
     config.frontend_hosts = vec!["not a host".into()];
     config.slack_channel = "no-hash".into();
     config.redis_node_type = madplan::aws::cache::NodeType::from("t4g.medium");
-    let settings = common::offline::settings(&url).await;
-    let mut env = madplan::core::Environment::new(&config.name);
-    env.add_provider(settings.aws);
-    env.add_provider(settings.atlas);
-    env.add_provider(settings.cloudflare);
-    env.add_provider(settings.datadog);
-    let stack = madplan::stack::madplan(&mut env, &config, &settings.values);
-    madplan::stack::add_policies(&mut env, &config);
+    let (mut env, stack) = common::offline::stack_at(&url, &config).await;
     // Extra resources, each wrong in one way.
     env.add(
         "debug",

@@ -17,10 +17,9 @@
 
 mod common;
 
-use aws_sdk_ec2::types::Filter;
 use madplan::aws::network::blueprint::{NatGateways, two_tier};
+use madplan::core::Environment;
 use madplan::core::faults::{Fault, FaultProxy, Faults};
-use madplan::core::{Environment, TAG_ENVIRONMENT};
 
 /// `MADPLAN_FAULT_SEED` when set (to explore or reproduce a run), else
 /// `default`.
@@ -186,12 +185,7 @@ async fn a_create_whose_answer_is_lost_is_not_sent_again() {
     }
     let addresses = ec2
         .describe_addresses()
-        .filters(
-            Filter::builder()
-                .name(format!("tag:{TAG_ENVIRONMENT}"))
-                .values(&name)
-                .build(),
-        )
+        .filters(common::env_tag(&name))
         .send()
         .await
         .unwrap();

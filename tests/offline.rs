@@ -238,14 +238,7 @@ async fn each_policy_refuses_a_stack_that_breaks_it() {
     let (url, hits) = common::offline::tripwire().await;
     let mut config = StackConfig::production("madplan.com");
     config.log_retention = madplan::aws::observability::Retention::Days7;
-    let settings = common::offline::settings(&url).await;
-    let mut env = Environment::new(&config.name);
-    env.add_provider(settings.aws);
-    env.add_provider(settings.atlas);
-    env.add_provider(settings.cloudflare);
-    env.add_provider(settings.datadog);
-    let stack = madplan::stack::madplan(&mut env, &config, &settings.values);
-    madplan::stack::add_policies(&mut env, &config);
+    let (mut env, stack) = common::offline::stack_at(&url, &config).await;
     env.add(
         "side",
         madplan::aws::web::LoadBalancer::builder()

@@ -223,6 +223,11 @@ impl Proxies {
         }
     }
 
+    /// The requests every proxy saw so far.
+    fn requests(&self) -> usize {
+        self.counts().iter().map(|(_, c)| c.requests).sum()
+    }
+
     fn counts(&self) -> Vec<(&'static str, Counts)> {
         vec![
             ("aws", self.aws.counts()),
@@ -235,27 +240,19 @@ impl Proxies {
 
 impl Fakes {
     fn atlas_client(&self) -> madplan::atlas::Client {
-        self.atlas_client_at(&self.atlas.base_url())
-    }
-
-    fn atlas_client_at(&self, url: &str) -> madplan::atlas::Client {
-        atlas_client_at(&self.atlas_config.service_account.0, &self.keys, url)
+        atlas_client_at(
+            &self.atlas_config.service_account.0,
+            &self.keys,
+            &self.atlas.base_url(),
+        )
     }
 
     fn cloudflare_client(&self) -> madplan::cloudflare::Client {
-        self.cloudflare_client_at(&self.cloudflare.base_url())
-    }
-
-    fn cloudflare_client_at(&self, url: &str) -> madplan::cloudflare::Client {
-        cloudflare_client_at(&self.keys, url)
+        cloudflare_client_at(&self.keys, &self.cloudflare.base_url())
     }
 
     fn datadog_client(&self) -> madplan::datadog::Client {
-        self.datadog_client_at(&self.datadog.base_url())
-    }
-
-    fn datadog_client_at(&self, url: &str) -> madplan::datadog::Client {
-        datadog_client_at(&self.keys, url)
+        datadog_client_at(&self.keys, &self.datadog.base_url())
     }
 
     /// Proxies in front of moto and the fakes, with no fault yet.
@@ -864,7 +861,7 @@ async fn the_stack_converges_through_faults_on_every_provider() {
     let clean = apart(staging("clean"));
     let e = engine(f.env_via(&clean, &proxies).await, &dir, "clean");
     apply(&e).await;
-    let fault_free: usize = proxies.counts().iter().map(|(_, c)| c.requests).sum();
+    let fault_free = proxies.requests();
 
     // Answers lost after the work was done (`Fault::DropAfter`) included:
     // a create whose answer is lost fails its apply (the AWS creates without
@@ -912,7 +909,7 @@ async fn the_stack_converges_through_faults_on_every_provider() {
         .header("X-RateLimit-Remaining", "0")
         .header("X-RateLimit-Reset", "1"),
     ));
-    let before: usize = proxies.counts().iter().map(|(_, c)| c.requests).sum();
+    let before = proxies.requests();
     let config = apart(staging("faults"));
     let (_, applies) = common::until_ok(20, || async {
         let e = engine(f.env_via(&config, &proxies).await, &dir, "faults");
@@ -1221,10 +1218,15 @@ struct Kills {
     caught: std::collections::BTreeSet<String>,
     /// The operations killed inside their wait.
     in_a_wait: Vec<String>,
-    /// The kinds killed inside their wait.
-    waited: std::collections::BTreeSet<String>,
     /// Each kill: its round and the operations open.
     rounds: Vec<(usize, Vec<String>)>,
+}
+
+impl Kills {
+    /// The kinds killed inside their wait.
+    fn waited(&self) -> std::collections::BTreeSet<String> {
+        self.in_a_wait.iter().map(|a| kind_of(a)).collect()
+    }
 }
 
 /// The kind of an operation's address.
@@ -1289,7 +1291,7 @@ async fn kill_until_done(name: &str, state: &std::path::Path, urls: &Urls, at: K
             }
             let due = match (at, line.split_once(' ')) {
                 (KillAt::EveryKind, Some(("start", a))) => !kills.caught.contains(&kind_of(a)),
-                (_, Some(("wait", a))) => !kills.waited.contains(&kind_of(a)),
+                (_, Some(("wait", a))) => !kills.waited().contains(&kind_of(a)),
                 _ => false,
             };
             if due {
@@ -1329,7 +1331,6 @@ async fn kill_until_done(name: &str, state: &std::path::Path, urls: &Urls, at: K
             kills.caught.insert(kind_of(address));
             if *waiting {
                 kills.in_a_wait.push(address.clone());
-                kills.waited.insert(kind_of(address));
             }
         }
         kills.rounds.push((round, inside));
@@ -1441,7 +1442,7 @@ async fn the_stack_killed_inside_operations_of_every_kind_converges() {
     converged_after_kills(&f, &waits, &waits_state, &urls).await;
     for kind in ["aws.listener", "atlas.cluster"] {
         assert!(
-            kills.waited.contains(kind),
+            kills.waited().contains(kind),
             "no kill landed inside the wait of {kind}: {:?}",
             kills.rounds
         );
@@ -1449,7 +1450,7 @@ async fn the_stack_killed_inside_operations_of_every_kind_converges() {
     eprintln!(
         "inside waits: {} kills, in the waits of {:?} (operations open at each kill: {:?})",
         kills.rounds.len(),
-        kills.waited,
+        kills.waited(),
         kills.rounds
     );
     f.no_violations();
@@ -1473,46 +1474,15 @@ async fn production_s_apply_against_its_critical_path() {
         latency,
         ..Faults::none()
     });
-    let recorder = common::critical::Recorder::default();
-    let _guard = recorder.install();
     let config = production("critical");
-    let e = engine(f.env_via(&config, &proxies).await, &dir, "critical")
-        .with_events(std::sync::Arc::new(recorder.clone()));
-    let plan = e.plan().await.unwrap();
-    recorder.clear();
-    let before: usize = proxies.counts().iter().map(|(_, c)| c.requests).sum();
-    let started = std::time::Instant::now();
-    e.apply(&plan).await.unwrap();
-    let figures = recorder.figures(&plan, started.elapsed(), latency);
-    let sent = proxies
-        .counts()
-        .iter()
-        .map(|(_, c)| c.requests)
-        .sum::<usize>()
-        - before;
-    eprintln!(
-        "{}",
-        figures.render("production from nothing, 50 ms per request")
-    );
-    let operations = plan
-        .changes
-        .iter()
-        .filter(|c| c.action != madplan::core::plan::Action::Read)
-        .count();
-    assert_eq!(
-        figures.ops.len(),
-        operations,
-        "an operation without its end"
-    );
-    assert_eq!(
-        figures.requests_in_ops + figures.requests_outside,
-        sent,
-        "requests the recorder did not see"
-    );
-    assert_eq!(figures.requests_outside, 0, "requests of no operation");
-    for (a, op) in &figures.ops {
-        assert!(op.calls >= 1, "{a}: no request attributed to it");
-    }
+    let figures = common::critical::Recorder::default()
+        .measure(
+            engine(f.env_via(&config, &proxies).await, &dir, "critical"),
+            latency,
+            "production from nothing, 50 ms per request",
+            || proxies.requests(),
+        )
+        .await;
     // The zone's settings, each its own endpoint, are sent at once after
     // the encryption mode: the read, the mode, then the other five.
     let tls = &figures.ops["cloudflare.zone_settings.tls"];

@@ -281,6 +281,17 @@ struct Request {
     body: Vec<u8>,
 }
 
+/// Appends what the connection has next to `buf`; `None` when it closed.
+async fn read_more(socket: &mut TcpStream, buf: &mut Vec<u8>) -> Option<()> {
+    let mut chunk = [0u8; 16 * 1024];
+    let n = socket.read(&mut chunk).await.ok()?;
+    if n == 0 {
+        return None;
+    }
+    buf.extend_from_slice(&chunk[..n]);
+    Some(())
+}
+
 /// Reads one request from the connection; `None` when it closed.
 async fn read_request(socket: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Request> {
     loop {
@@ -306,12 +317,7 @@ async fn read_request(socket: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Reque
                 let method = req.method?.to_string();
                 let path = req.path?.to_string();
                 while buf.len() < head + length {
-                    let mut chunk = [0u8; 16 * 1024];
-                    let n = socket.read(&mut chunk).await.ok()?;
-                    if n == 0 {
-                        return None;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
+                    read_more(socket, buf).await?;
                 }
                 let body = buf[head..head + length].to_vec();
                 buf.drain(..head + length);
@@ -323,31 +329,10 @@ async fn read_request(socket: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Reque
                 });
             }
             Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {
-                let mut chunk = [0u8; 16 * 1024];
-                let n = socket.read(&mut chunk).await.ok()?;
-                if n == 0 {
-                    return None;
-                }
-                buf.extend_from_slice(&chunk[..n]);
+                read_more(socket, buf).await?;
             }
             _ => return None,
         }
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No Content",
-        400 => "Bad Request",
-        404 => "Not Found",
-        409 => "Conflict",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "Status",
     }
 }
 
@@ -357,7 +342,11 @@ async fn write_answer(
     headers: &[(String, String)],
     body: &[u8],
 ) -> std::io::Result<()> {
-    let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+    let reason = reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Status");
+    let mut head = format!("HTTP/1.1 {status} {reason}\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }

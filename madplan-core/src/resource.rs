@@ -194,10 +194,9 @@ pub struct OpCx {
     address: Address,
     client_token: String,
     wait_timeout: Duration,
-    partial: Mutex<Option<serde_json::Value>>,
-    /// Whether `partial` was recorded before the create was sent
-    /// ([`OpCx::creating`]) and not confirmed since.
-    intent: std::sync::atomic::AtomicBool,
+    /// The outputs last recorded, and whether they were recorded before the
+    /// create was sent ([`OpCx::creating`]) and not confirmed since.
+    partial: Mutex<Option<(serde_json::Value, bool)>>,
     events: Arc<dyn EventSink>,
     secrets: Arc<BTreeMap<String, SecretString>>,
     links: Mutex<OpLinks>,
@@ -231,7 +230,6 @@ impl OpCx {
             client_token,
             wait_timeout: parts.wait_timeout,
             partial: Mutex::new(None),
-            intent: std::sync::atomic::AtomicBool::new(false),
             events: parts.events,
             secrets: parts.secrets,
             links: Mutex::new(parts.links),
@@ -333,8 +331,6 @@ impl OpCx {
         outputs: &O,
         intent: bool,
     ) -> Result<(), ProviderError> {
-        self.intent
-            .store(intent, std::sync::atomic::Ordering::SeqCst);
         let v = serde_json::to_value(outputs).map_err(|e| {
             ProviderError::new(
                 "madplan",
@@ -342,7 +338,7 @@ impl OpCx {
                 format!("outputs cannot be serialized: {e}"),
             )
         })?;
-        *self.partial.lock().unwrap_or_else(|e| e.into_inner()) = Some(v.clone());
+        *self.partial.lock().unwrap_or_else(|e| e.into_inner()) = Some((v.clone(), intent));
         let (tx, op) = {
             let links = self.links.lock().unwrap_or_else(|e| e.into_inner());
             (links.checkpoints.clone(), links.op)
@@ -373,12 +369,6 @@ impl OpCx {
         }
     }
 
-    /// Whether the partial outputs were recorded before the create was sent
-    /// and never confirmed ([`OpCx::creating`]).
-    pub(crate) fn partial_is_intent(&self) -> bool {
-        self.intent.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
     pub(crate) fn has_partial(&self) -> bool {
         self.partial
             .lock()
@@ -386,7 +376,8 @@ impl OpCx {
             .is_some()
     }
 
-    pub(crate) fn take_partial(&self) -> Option<serde_json::Value> {
+    /// The outputs last recorded, and whether they are only an intent.
+    pub(crate) fn take_partial(&self) -> Option<(serde_json::Value, bool)> {
         self.partial
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -245,12 +245,11 @@ impl Settings {
         });
         let datadog_site = r.or("DD_SITE", "datadoghq.com");
         if crate::datadog::Site::from_domain(&datadog_site).is_err() {
+            use crate::datadog::Site;
             r.problem(
                 "DD_SITE",
                 format!("{datadog_site:?} is not a Datadog site"),
-                "one of datadoghq.com, us3.datadoghq.com, us5.datadoghq.com, datadoghq.eu, \
-                 ap1.datadoghq.com, ap2.datadoghq.com, uk1.datadoghq.com, ddog-gov.com, \
-                 us2.ddog-gov.com",
+                &format!("one of {}", Site::ALL.map(Site::domain).join(", ")),
             );
         }
         let datadog_api_key = r.secret(

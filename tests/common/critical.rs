@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use madplan::core::{Event, EventSink, Plan};
+use madplan::core::{Engine, Event, EventSink, Plan, StateStore};
 use tracing::Subscriber;
 use tracing::span::{Attributes, Id};
 use tracing_subscriber::Layer;
@@ -120,9 +120,34 @@ impl EventSink for Recorder {
 }
 
 impl Recorder {
+    /// Plans with `engine` and measures its apply of that plan, each
+    /// request taking at least `latency`: prints the figures under the
+    /// title `what`, and asserts they are whole ([`Figures::assert_whole`])
+    /// against `requests`, the count of requests sent so far (at the
+    /// proxies).
+    pub async fn measure<S: StateStore>(
+        &self,
+        engine: Engine<S>,
+        latency: Duration,
+        what: &str,
+        requests: impl Fn() -> usize,
+    ) -> Figures {
+        let _guard = self.install();
+        let engine = engine.with_events(Arc::new(self.clone()));
+        let plan = engine.plan().await.unwrap();
+        self.clear();
+        let before = requests();
+        let started = Instant::now();
+        engine.apply(&plan).await.unwrap();
+        let figures = self.figures(&plan, started.elapsed(), latency);
+        eprintln!("{}", figures.render(what));
+        figures.assert_whole(&plan, requests() - before);
+        figures
+    }
+
     /// Installs the recorder as this thread's subscriber (the tests run on
     /// a current-thread runtime, so every task of the apply is seen).
-    pub fn install(&self) -> tracing::subscriber::DefaultGuard {
+    fn install(&self) -> tracing::subscriber::DefaultGuard {
         use tracing_subscriber::layer::SubscriberExt;
         let subscriber = tracing_subscriber::registry().with(self.clone().with_filter(
             tracing_subscriber::filter::filter_fn(|m| {
@@ -133,21 +158,16 @@ impl Recorder {
     }
 
     /// Forgets what was recorded so far.
-    pub fn clear(&self) {
+    fn clear(&self) {
         let mut inner = self.inner.lock().unwrap();
         inner.generation += 1;
         inner.calls.clear();
         inner.finished.clear();
     }
 
-    /// The calls recorded so far.
-    pub fn calls(&self) -> Vec<Call> {
-        self.inner.lock().unwrap().calls.clone()
-    }
-
     /// The figures of an apply of `plan` that took `wall`, each request
     /// taking at least `latency`.
-    pub fn figures(&self, plan: &Plan, wall: Duration, latency: Duration) -> Figures {
+    fn figures(&self, plan: &Plan, wall: Duration, latency: Duration) -> Figures {
         let inner = self.inner.lock().unwrap();
         let mut ops: BTreeMap<String, OpFigure> = BTreeMap::new();
         for c in &plan.changes {
@@ -252,6 +272,18 @@ pub struct OpFigure {
     pub chain: usize,
 }
 
+impl std::fmt::Display for OpFigure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ms, {} requests, {} in a row",
+            self.duration.as_millis(),
+            self.calls,
+            self.chain
+        )
+    }
+}
+
 /// An apply against its critical path.
 #[derive(Debug)]
 pub struct Figures {
@@ -279,8 +311,29 @@ impl Figures {
         self.path.iter().map(|a| self.ops[a].chain).sum()
     }
 
+    /// Asserts that the measurement of the apply of `plan`, which sent
+    /// `sent` requests, is whole: every operation ended, every request was
+    /// seen and made within an operation, and each operation made one.
+    fn assert_whole(&self, plan: &Plan, sent: usize) {
+        let operations = plan
+            .changes
+            .iter()
+            .filter(|c| c.action != madplan::core::plan::Action::Read)
+            .count();
+        assert_eq!(self.ops.len(), operations, "an operation without its end");
+        assert_eq!(
+            self.requests_in_ops + self.requests_outside,
+            sent,
+            "requests the recorder did not see"
+        );
+        assert_eq!(self.requests_outside, 0, "requests of no operation");
+        for (a, op) in &self.ops {
+            assert!(op.calls >= 1, "{a}: no request attributed to it");
+        }
+    }
+
     /// A table for the test's output.
-    pub fn render(&self, what: &str) -> String {
+    fn render(&self, what: &str) -> String {
         use std::fmt::Write;
         let ms = |d: Duration| d.as_millis();
         let mut out = String::new();
@@ -304,26 +357,13 @@ impl Figures {
             "  critical path (duration, requests, one after another):"
         );
         for a in &self.path {
-            let op = &self.ops[a];
-            let _ = writeln!(
-                out,
-                "    {a}: {} ms, {} requests, {} in a row",
-                ms(op.duration),
-                op.calls,
-                op.chain
-            );
+            let _ = writeln!(out, "    {a}: {}", self.ops[a]);
         }
         let mut serial: Vec<_> = self.ops.iter().filter(|(_, op)| op.chain >= 3).collect();
         serial.sort_by_key(|(_, op)| std::cmp::Reverse(op.chain));
         let _ = writeln!(out, "  operations with 3 requests or more in a row:");
         for (a, op) in serial {
-            let _ = writeln!(
-                out,
-                "    {a}: {} ms, {} requests, {} in a row",
-                ms(op.duration),
-                op.calls,
-                op.chain
-            );
+            let _ = writeln!(out, "    {a}: {op}");
         }
         out
     }

@@ -30,6 +30,7 @@ fn secret(v: &str) -> Versioned {
     }
 }
 
+/// Settings whose every provider points at `url`.
 pub async fn settings(url: &str) -> Settings {
     let atlas = madplan::atlas::Client::new(
         madplan::atlas::Credentials::ServiceAccount {
@@ -73,4 +74,22 @@ pub async fn settings(url: &str) -> Settings {
             redis_token: secret("offline-redis-token-0000"),
         },
     }
+}
+
+/// The stack of `config` (as `madplan::stack::environment` builds it, the
+/// guide's policies included) on providers pointed at `url`, with its
+/// handles, for a test to add resources to it.
+pub async fn stack_at(
+    url: &str,
+    config: &madplan::stack::StackConfig,
+) -> (madplan::core::Environment, madplan::stack::Stack) {
+    let settings = settings(url).await;
+    let mut env = madplan::core::Environment::new(&config.name);
+    env.add_provider(settings.aws);
+    env.add_provider(settings.atlas);
+    env.add_provider(settings.cloudflare);
+    env.add_provider(settings.datadog);
+    let stack = madplan::stack::madplan(&mut env, config, &settings.values);
+    madplan::stack::add_policies(&mut env, config);
+    (env, stack)
 }

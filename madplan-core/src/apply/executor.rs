@@ -257,11 +257,12 @@ impl<S: StateStore> Executor<'_, S> {
                                 })
                             }
                         }
+                        let partial = cx.take_partial();
                         Done {
                             op: x,
                             result: Some(result),
-                            intent: cx.partial_is_intent(),
-                            partial: cx.take_partial(),
+                            intent: partial.as_ref().is_some_and(|(_, intent)| *intent),
+                            partial: partial.map(|(outputs, _)| outputs),
                             spec,
                         }
                     },

@@ -55,7 +55,8 @@ pub enum Site {
 }
 
 impl Site {
-    const ALL: [Site; 9] = [
+    /// Every site.
+    pub const ALL: [Site; 9] = [
         Site::Us1,
         Site::Us3,
         Site::Us5,
