@@ -12,8 +12,8 @@
 //! calls go out with [`once_if_lost`] (EC2) or [`elbv2_once_if_lost`]: an
 //! answer lost in transit fails the create as unavailable instead, and the
 //! next apply finds the object the lost call may have made by this state's
-//! tags (every create here tags at creation) and adopts it. Throttling and server errors are answers, so they are still
-//! retried as before.
+//! tags (every create here tags at creation) and adopts it. Throttling and
+//! server errors are answers, so they are still retried as before.
 
 use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
 use aws_smithy_runtime_api::client::retries::classifiers::{
